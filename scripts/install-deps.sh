@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages vtpm needs to build, test and demo.
+# Runs as root with apt-get; does nothing when everything is present.
+set -euo pipefail
+pkgs=(
+  build-essential clang llvm libclang-rt-14-dev pkg-config
+  libtpms-dev libssl-dev libseccomp-dev libcmocka-dev libtss2-dev
+  swtpm swtpm-tools tpm2-tools
+  qemu-system-x86 linux-image-amd64 busybox-static cpio
+  iproute2 procps psmisc python3 xxd
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: missing packages: ${missing[*]}; run as root" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
