@@ -1,0 +1,84 @@
+# vtpm: one non-recursive Makefile. `make` builds everything into $(BUILD);
+# `make check` installs Debian dependencies, builds, and runs the whole suite
+# twice: the normal build (gcc) and an ASan+UBSan build (clang).
+#
+#   make [BUILD=build] [CC=gcc] [SAN=1]   SAN=1 adds ASan+UBSan
+#   make check | make demo | make bench | make clean
+
+BUILD ?= build
+CC ?= gcc
+FUZZCC ?= clang
+VERSION := 0.1.0
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Werror
+HARDEN := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Ilib -DVTPM_VERSION=\"$(VERSION)\"
+LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+ifeq ($(SAN),1)
+ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+LDFLAGS_ALL += -fsanitize=address,undefined
+endif
+
+LIB_SRC := $(wildcard lib/*.c)
+VTPM_SRC := $(filter-out src/vtpm/main.c,$(wildcard src/vtpm/*.c))
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
+VTPM_OBJ := $(VTPM_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+VTPM_LIBS := -ltpms -lcrypto
+
+.PHONY: all deps check check-one demo bench fuzz clean
+all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BUILD)/bench_tpm
+
+deps:
+	@bash scripts/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -Isrc/vtpm -MMD -MP -c $< -o $@
+
+$(BUILD)/libvtpmcore.a: $(LIB_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/libvtpmd.a: $(VTPM_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/vtpm: $(BUILD)/src/vtpm/main.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
+
+$(BUILD)/tpmsend: $(BUILD)/tests/tools/tpmsend.o $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+$(BUILD)/bench_tpm: $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/*.c)) $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -lcmocka $(VTPM_LIBS) -o $@
+
+# libFuzzer targets: clang only, with ASan+UBSan; built by `make fuzz`.
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Isrc/vtpm -fsanitize=fuzzer,address,undefined
+$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(VTPM_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_FLAGS) $^ $(VTPM_LIBS) -o $@
+fuzz: $(FUZZ_BIN)
+
+# One suite run on one build: used twice by `check`.
+check-one: all fuzz
+	@bash tests/run.sh $(BUILD)
+
+check: deps
+	@bash tests/check.sh
+
+demo: deps all
+	@bash scripts/demo.sh $(BUILD)
+
+bench: deps all
+	@bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-asan
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,32 @@
+/*
+ * sock: listening and connected sockets for every process (Unix and loopback
+ * TCP), non-blocking accept, and fd passing with SCM_RIGHTS. Small API in the
+ * spirit of Redis anet: 0 / -1 with errno, fds are close-on-exec.
+ */
+#ifndef VTPM_SOCK_H
+#define VTPM_SOCK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Binds and listens on a Unix socket path (an old socket file is replaced). */
+int sock_listen_unix(const char *path, int mode);
+/* Binds and listens on addr:port; addr NULL means 127.0.0.1. */
+int sock_listen_tcp(const char *addr, int port);
+/* Accepts one client as a non-blocking, close-on-exec fd, or -1. */
+int sock_accept(int lfd);
+int sock_set_nonblock(int fd);
+/*
+ * Receives up to n bytes; if the peer passed an fd with SCM_RIGHTS and fdp is
+ * not NULL, *fdp receives it (else it is closed); extra fds are closed.
+ */
+ssize_t sock_recv_fd(int fd, void *p, size_t n, int *fdp);
+/* Sends all n bytes plus one fd (fd < 0: none) on a blocking socket. */
+int sock_send_fd(int fd, const void *p, size_t n, int pass);
+int sock_connect_unix(const char *path);
+int sock_connect_tcp(const char *addr, int port);
+/* Writes/reads exactly n bytes on a blocking fd; 0 or -1 (EPIPE at EOF). */
+int sock_write_all(int fd, const void *p, size_t n);
+int sock_read_all(int fd, void *p, size_t n);
+
+#endif

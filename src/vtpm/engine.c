@@ -1,0 +1,363 @@
+/*
+ * engine: libtpms in this process. All calls are serialised on the main
+ * thread (libtpms is not re-entrant). Persistence goes through the nvram
+ * callbacks into nv, never through libtpms' own NVChip file fallback.
+ */
+#include "engine.h"
+
+#include <errno.h>
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
+#include <libtpms/tpm_memory.h>
+#include <libtpms/tpm_nvfilename.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "tpm.h"
+
+static struct {
+	struct nv *nv;
+	bool tpm2;
+	bool running;
+	bool nv_failed;		/* a load callback saw a bad file this power-on */
+	bool pp;
+	uint8_t locality;
+	uint32_t last_cc;	/* last command ordinal run (auto-shutdown) */
+	uint8_t *rsp;		/* libtpms-managed response buffer, reused */
+	uint32_t rsp_cap;
+	uint8_t err[TPM_HDR_SIZE];
+} eng;
+
+static TPM_RESULT cb_nvram_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_loaddata(unsigned char **data, uint32_t *length, uint32_t tpm_number,
+			      const char *name)
+{
+	uint8_t *p = NULL;
+	uint32_t n = 0;
+	int r;
+
+	(void)tpm_number;
+	r = nv_load(eng.nv, name, &p, &n);
+	if (r == 1)
+		return TPM_RETRY;	/* nothing stored yet */
+	if (r < 0) {
+		eng.nv_failed = true;
+		return TPM_FAIL;
+	}
+	/* libtpms frees *data with its own allocator */
+	if (TPM_Malloc(data, n ? n : 1) != TPM_SUCCESS) {
+		explicit_bzero(p, n);
+		free(p);
+		return TPM_FAIL;
+	}
+	memcpy(*data, p, n);
+	*length = n;
+	explicit_bzero(p, n);
+	free(p);
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_storedata(const unsigned char *data, uint32_t length, uint32_t tpm_number,
+			       const char *name)
+{
+	(void)tpm_number;
+	if (eng.nv_failed) {
+		/* a file failed to verify this power-on: never write over it */
+		return TPM_FAIL;
+	}
+	if (nv_store(eng.nv, name, data, length) < 0) {
+		log_err("storing %s failed; the TPM enters failure mode", name);
+		return TPM_FAIL;
+	}
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_deletename(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
+{
+	(void)tpm_number;
+	return nv_delete(eng.nv, name, must_exist) < 0 ? TPM_FAIL : TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_io_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_getlocality(TPM_MODIFIER_INDICATOR *loc, uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*loc = eng.locality;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT cb_getpp(TPM_BOOL *pp, uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*pp = eng.pp;
+	return TPM_SUCCESS;
+}
+
+int engine_init(bool tpm2, struct nv *nv)
+{
+	struct libtpms_callbacks cbs = {
+		.sizeOfStruct = sizeof(cbs),
+		.tpm_nvram_init = cb_nvram_init,
+		.tpm_nvram_loaddata = cb_loaddata,
+		.tpm_nvram_storedata = cb_storedata,
+		.tpm_nvram_deletename = cb_deletename,
+		.tpm_io_init = cb_io_init,
+		.tpm_io_getlocality = cb_getlocality,
+		.tpm_io_getphysicalpresence = cb_getpp,
+	};
+
+	eng.nv = nv;
+	eng.tpm2 = tpm2;
+	if (TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS ||
+	    TPMLIB_ChooseTPMVersion(tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2) !=
+		    TPM_SUCCESS) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
+}
+
+bool engine_is_tpm2(void)
+{
+	return eng.tpm2;
+}
+
+bool engine_running(void)
+{
+	return eng.running;
+}
+
+/* Runs a command the process builds itself; returns its response code. */
+static uint32_t run_internal(const uint8_t *cmd, uint32_t len)
+{
+	const uint8_t *rsp;
+	uint32_t rlen;
+
+	engine_process(cmd, len, &rsp, &rlen);
+	return tpm_response_rc(rsp, rlen);
+}
+
+static uint32_t send_startup(enum engine_startup su)
+{
+	uint8_t cmd[12];
+	size_t n;
+
+	switch (su) {
+	case ENGINE_STARTUP_NONE:
+		return TPM_SUCCESS;
+	case ENGINE_STARTUP_CLEAR:
+		n = eng.tpm2 ? tpm2_build_su(cmd, TPM2_CC_STARTUP, TPM2_SU_CLEAR)
+			     : tpm12_build_startup(cmd, TPM_ST_CLEAR);
+		break;
+	case ENGINE_STARTUP_STATE:
+		n = eng.tpm2 ? tpm2_build_su(cmd, TPM2_CC_STARTUP, TPM2_SU_STATE)
+			     : tpm12_build_startup(cmd, TPM_ST_STATE);
+		break;
+	case ENGINE_STARTUP_DEACTIVATED:
+		if (eng.tpm2)
+			return TPM_BAD_PARAMETER;
+		n = tpm12_build_startup(cmd, TPM_ST_DEACTIVATED);
+		break;
+	default:
+		return TPM_BAD_PARAMETER;
+	}
+	return run_internal(cmd, (uint32_t)n);
+}
+
+uint32_t engine_start(bool delete_volatile, enum engine_startup su)
+{
+	TPM_RESULT rc;
+	uint32_t src;
+
+	if (eng.running)
+		engine_stop();
+	eng.nv_failed = false;
+	eng.last_cc = 0;
+	rc = TPMLIB_MainInit();
+	if (rc == TPM_SUCCESS && eng.nv_failed) {
+		/* libtpms would limp on in failure mode; refuse instead */
+		TPMLIB_Terminate();
+		rc = TPM_FAIL;
+	}
+	if (rc != TPM_SUCCESS) {
+		log_err("TPM power-on failed (0x%x); state left as it was", rc);
+		return rc;
+	}
+	eng.running = true;
+	if (delete_volatile)
+		engine_delete_volatile();
+	src = send_startup(su);
+	if (src != TPM_SUCCESS)
+		log_warn("automatic startup answered 0x%x", src);
+	return TPM_SUCCESS;
+}
+
+void engine_stop(void)
+{
+	uint8_t cmd[12];
+
+	if (!eng.running)
+		return;
+	/* an orderly shutdown keeps an abrupt reset from counting as a DA failure */
+	if (eng.tpm2 && eng.last_cc != TPM2_CC_SHUTDOWN) {
+		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM2_CC_SHUTDOWN, TPM2_SU_CLEAR));
+		log_debug("automatic TPM2_Shutdown: 0x%x", rc);
+	}
+	TPMLIB_Terminate();
+	eng.running = false;
+}
+
+void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint32_t *rsp_len)
+{
+	uint32_t rlen = 0;
+	TPM_RESULT rc;
+
+	if (!eng.running) {
+		*rsp_len = (uint32_t)tpm_error_response(eng.err, eng.tpm2,
+							eng.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL);
+		*rsp = eng.err;
+		return;
+	}
+	/* libtpms reads the command in place but wants a mutable pointer */
+	rc = TPMLIB_Process(&eng.rsp, &rlen, &eng.rsp_cap, (unsigned char *)cmd, len);
+	if (rc != TPM_SUCCESS || rlen < TPM_HDR_SIZE || !eng.rsp) {
+		*rsp_len = (uint32_t)tpm_error_response(eng.err, eng.tpm2,
+							eng.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL);
+		*rsp = eng.err;
+		return;
+	}
+	if (len >= TPM_HDR_SIZE)
+		eng.last_cc = (uint32_t)cmd[6] << 24 | (uint32_t)cmd[7] << 16 | (uint32_t)cmd[8] << 8 | cmd[9];
+	*rsp = eng.rsp;
+	*rsp_len = rlen;
+}
+
+void engine_set_locality(uint8_t loc)
+{
+	eng.locality = loc;
+}
+
+uint8_t engine_locality(void)
+{
+	return eng.locality;
+}
+
+void engine_set_physical_presence(bool on)
+{
+	eng.pp = on;
+}
+
+uint32_t engine_store_volatile(void)
+{
+	unsigned char *blob = NULL;
+	uint32_t len = 0;
+	TPM_RESULT rc;
+
+	if (!eng.running)
+		return TPM_BAD_ORDINAL;
+	rc = TPMLIB_VolatileAll_Store(&blob, &len);
+	if (rc == TPM_SUCCESS && nv_store(eng.nv, TPM_VOLATILESTATE_NAME, blob, len) < 0)
+		rc = TPM_FAIL;
+	if (blob) {
+		explicit_bzero(blob, len);
+		TPM_Free(blob);
+	}
+	return rc;
+}
+
+void engine_delete_volatile(void)
+{
+	if (nv_delete(eng.nv, TPM_VOLATILESTATE_NAME, false) < 0)
+		log_warn("cannot delete the volatile state file");
+}
+
+uint32_t engine_set_buffersize(uint32_t wanted, uint32_t *min, uint32_t *max)
+{
+	return TPMLIB_SetBufferSize(wanted, min, max);
+}
+
+uint32_t engine_buffersize(void)
+{
+	uint32_t min, max;
+
+	return TPMLIB_SetBufferSize(0, &min, &max);
+}
+
+uint32_t engine_get_state(int type, uint8_t **blob, uint32_t *len)
+{
+	unsigned char *p = NULL;
+	uint32_t n = 0;
+	TPM_RESULT rc;
+
+	if (type == TPMLIB_STATE_SAVE_STATE && eng.tpm2) {
+		/* TPM 2.0 keeps Shutdown(STATE) data in NV: the blob is empty */
+		*blob = NULL;
+		*len = 0;
+		return TPM_SUCCESS;
+	}
+	eng.nv_failed = false;
+	rc = TPMLIB_GetState((enum TPMLIB_StateType)type, &p, &n);
+	if (rc == TPM_RETRY || (rc == TPM_SUCCESS && !p)) {
+		*blob = NULL;
+		*len = 0;
+		return eng.nv_failed ? TPM_FAIL : TPM_SUCCESS;
+	}
+	if (rc != TPM_SUCCESS)
+		return rc;
+	*blob = malloc(n ? n : 1);
+	if (!*blob) {
+		TPM_Free(p);
+		return TPM_SIZE;
+	}
+	memcpy(*blob, p, n);
+	*len = n;
+	explicit_bzero(p, n);
+	TPM_Free(p);
+	return TPM_SUCCESS;
+}
+
+static const char *state_name(int type)
+{
+	switch (type) {
+	case TPMLIB_STATE_PERMANENT: return TPM_PERMANENT_ALL_NAME;
+	case TPMLIB_STATE_VOLATILE: return TPM_VOLATILESTATE_NAME;
+	case TPMLIB_STATE_SAVE_STATE: return TPM_SAVESTATE_NAME;
+	default: return NULL;
+	}
+}
+
+uint32_t engine_set_state(int type, const uint8_t *blob, uint32_t len)
+{
+	const char *name = state_name(type);
+	TPM_RESULT rc;
+
+	if (!name || len > NV_BLOB_MAX)
+		return TPM_BAD_PARAMETER;
+	if (eng.running)
+		return TPM_INVALID_POSTINIT;
+	if (type == TPMLIB_STATE_SAVE_STATE && eng.tpm2)
+		return len == 0 ? TPM_SUCCESS : TPM_BAD_PARAMETER;
+	/* libtpms test-unmarshals first: a blob it cannot read never reaches disk */
+	rc = TPMLIB_SetState((enum TPMLIB_StateType)type, len ? blob : NULL, len);
+	if (rc != TPM_SUCCESS) {
+		log_err("incoming %s blob rejected (0x%x); stored state untouched", name, rc);
+		return rc;
+	}
+	if (len == 0)
+		return nv_delete(eng.nv, name, false) < 0 ? TPM_FAIL : TPM_SUCCESS;
+	return nv_store(eng.nv, name, blob, len) < 0 ? TPM_FAIL : TPM_SUCCESS;
+}
+
+void engine_cancel(void)
+{
+	(void)TPMLIB_CancelCommand();
+}

@@ -1,0 +1,59 @@
+/*
+ * engine: the libtpms glue of the vtpm process. libtpms keeps one TPM in
+ * process globals, so this module is a singleton by nature: one process, one
+ * vTPM. It owns the NV callbacks (all persistence goes to nv), the locality
+ * and physical-presence callbacks, power cycles, and the automatic
+ * TPM2_Shutdown that keeps abrupt resets from counting as DA failures.
+ * Commands come from clients and are untrusted; libtpms parses them.
+ */
+#ifndef VTPM_ENGINE_H
+#define VTPM_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "nv.h"
+
+/* Startup the process sends by itself after power-on (--flags startup-*). */
+enum engine_startup {
+	ENGINE_STARTUP_NONE = 0,
+	ENGINE_STARTUP_CLEAR,
+	ENGINE_STARTUP_STATE,
+	ENGINE_STARTUP_DEACTIVATED,	/* TPM 1.2 only */
+};
+
+/* Chooses the version and registers callbacks; call once, before start. */
+int engine_init(bool tpm2, struct nv *nv);
+bool engine_is_tpm2(void);
+bool engine_running(void);
+/*
+ * Powers the TPM on (TPMLIB_MainInit) from the state in nv. Refuses, with
+ * TPM_FAIL and nothing written, when a state file fails to verify. Returns a
+ * TPM_RESULT.
+ */
+uint32_t engine_start(bool delete_volatile, enum engine_startup su);
+/* Auto-shutdown (TPM2) then power off; no-op when stopped. */
+void engine_stop(void);
+/*
+ * Runs one complete command. *rsp points to an engine buffer valid until the
+ * next call. When the TPM is off, answers with a fatal error response, as
+ * swtpm does before CMD_INIT.
+ */
+void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint32_t *rsp_len);
+void engine_set_locality(uint8_t loc);
+uint8_t engine_locality(void);
+void engine_set_physical_presence(bool on);
+/* Serialises the volatile state and stores it as "volatilestate". */
+uint32_t engine_store_volatile(void);
+/* Removes the stored volatile state so it cannot be resumed again. */
+void engine_delete_volatile(void);
+/* Buffer size: wanted 0 queries; returns the size in force. */
+uint32_t engine_set_buffersize(uint32_t wanted, uint32_t *min, uint32_t *max);
+uint32_t engine_buffersize(void);
+/* State blobs by TPMLIB_StateType (1 permanent, 2 volatile, 4 savestate). */
+uint32_t engine_get_state(int type, uint8_t **blob, uint32_t *len);
+uint32_t engine_set_state(int type, const uint8_t *blob, uint32_t len);
+/* True while a long command may poll the cancel flag (mssim CANCEL_ON). */
+void engine_cancel(void);
+
+#endif

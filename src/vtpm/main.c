@@ -1,0 +1,147 @@
+/*
+ * vtpm: one virtual TPM, one process. Parses the command line, opens and
+ * locks the state directory, powers the TPM on when told to, opens the
+ * endpoints, writes the pid file once they are ready, and serves until told
+ * to stop, powering the TPM off with an orderly TPM2_Shutdown on the way out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctrl.h"
+#include "engine.h"
+#include "log.h"
+#include "nv.h"
+#include "opts.h"
+#include "server.h"
+
+#ifndef VTPM_VERSION
+#define VTPM_VERSION "0.1.0"
+#endif
+
+static void print_capabilities(bool tpm2)
+{
+	(void)tpm2;
+	/* feature names are swtpm's where the feature is the same */
+	printf("{ \"type\": \"vtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
+	       "\"tpm-send-command-header\", \"flags-opt-startup\", \"nvram-backend-dir\", "
+	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\" ], \"version\": \"%s\" }\n",
+	       VTPM_VERSION);
+}
+
+static int write_pid(const struct opts *o)
+{
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+	int fd = o->pid_fd;
+
+	if (o->pid_file) {
+		/* temp file + rename: a reader never sees a partial pid */
+		char tmp[4096];
+		snprintf(tmp, sizeof(tmp), "%s.tmp", o->pid_file);
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd) < 0 ||
+		    rename(tmp, o->pid_file) < 0) {
+			fprintf(stderr, "vtpm: cannot write pid file %s: %s\n", o->pid_file,
+				strerror(errno));
+			return -1;
+		}
+		return 0;
+	}
+	if (fd >= 0) {
+		if (write(fd, line, (size_t)n) != n)
+			return -1;
+		close(fd);
+	}
+	return 0;
+}
+
+static int open_log(const struct opts *o)
+{
+	int fd = o->log_fd;
+
+	if (o->log_file) {
+		fd = open(o->log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
+					       (o->log_truncate ? O_TRUNC : 0), 0640);
+		if (fd < 0) {
+			fprintf(stderr, "vtpm: cannot open log %s: %s\n", o->log_file, strerror(errno));
+			return -2;
+		}
+	}
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct opts o;
+	struct nv *nv = NULL;
+	struct server *srv = NULL;
+	int rc = 1, logfd;
+	enum log_level lvl;
+
+	if (opts_parse(&o, argc, argv) < 0) {
+		opts_free(&o);
+		return 2;
+	}
+	if (o.help || o.version || o.print_capabilities) {
+		if (o.help)
+			opts_usage(argv[0]);
+		else if (o.version)
+			printf("vtpm %s (libtpms %06x)\n", VTPM_VERSION, TPMLIB_GetVersion());
+		else
+			print_capabilities(o.tpm2);
+		opts_free(&o);
+		return 0;
+	}
+	logfd = open_log(&o);
+	if (logfd == -2)
+		goto out;
+	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
+	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
+	log_init("vtpm", NULL, logfd, lvl);
+
+	nv = nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
+	if (!nv) {
+		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
+		goto out;
+	}
+	if (nv_lock(nv, 0) < 0) {
+		log_err("state directory %s is in use by another process (%s)", o.state_dir,
+			strerror(errno));
+		goto out;
+	}
+	if (engine_init(o.tpm2, nv) < 0) {
+		log_err("libtpms refused the TPM version");
+		goto out;
+	}
+	if (o.not_need_init && engine_start(false, o.startup) != TPM_SUCCESS) {
+		log_err("cannot start the TPM from %s; nothing was changed", o.state_dir);
+		goto out;
+	}
+	srv = server_new(&o);
+	if (!srv)
+		goto out;
+	if (o.daemonize && daemon(1, 0) < 0) {
+		log_err("daemon: %s", strerror(errno));
+		goto out;
+	}
+	if (write_pid(&o) < 0)
+		goto out;
+	log_info("serving TPM %s from %s", o.tpm2 ? "2.0" : "1.2", o.state_dir);
+	rc = server_run(srv);
+	engine_stop();
+	log_info("stopped");
+out:
+	server_free(srv);
+	nv_close(nv);
+	if (o.pid_file)
+		(void)unlink(o.pid_file);
+	opts_free(&o);
+	return rc;
+}

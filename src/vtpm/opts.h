@@ -1,0 +1,58 @@
+/*
+ * opts: the vtpm command line. `vtpm socket ...` takes swtpm's socket
+ * command line for every option the two share, with swtpm's defaults (TPM
+ * 1.2 unless --tpm2); `vtpm serve ...` takes the same options but defaults
+ * to TPM 2.0. Input is the operator's; errors name the offending option.
+ */
+#ifndef VTPM_OPTS_H
+#define VTPM_OPTS_H
+
+#include <stdbool.h>
+
+#include "engine.h"
+
+enum endpoint_type { EP_NONE = 0, EP_TCP, EP_UNIX };
+
+struct endpoint {
+	enum endpoint_type type;
+	char *path;		/* unixio path */
+	char *bindaddr;		/* tcp; NULL = 127.0.0.1 */
+	int port;		/* tcp */
+	int fd;			/* listening fd handed in, or -1 */
+	int clientfd;		/* connected fd handed in (ctrl), or -1 */
+	int mode;		/* unix socket file mode, or -1 */
+	bool disconnect;	/* server: close the data connection after each reply */
+	bool terminate;		/* ctrl: exit when the ctrl client leaves */
+};
+
+struct opts {
+	bool tpm2;
+	char *state_dir;
+	int state_mode;
+	struct endpoint server;
+	struct endpoint ctrl;
+	int mssim_port;		/* 0 = off; platform port is +1 */
+	char *mssim_bindaddr;
+	bool not_need_init;
+	enum engine_startup startup;
+	bool reject_locality_4;
+	bool allow_set_locality;
+	char *pid_file;
+	int pid_fd;
+	char *log_file;
+	int log_fd;
+	int log_level;
+	bool log_truncate;
+	bool terminate;
+	bool daemonize;
+	bool print_capabilities;
+	bool help;
+	bool version;
+};
+
+/* Parses argv (argv[0] is the program, argv[1] the subcommand). 0 or -1. */
+int opts_parse(struct opts *o, int argc, char **argv);
+void opts_free(struct opts *o);
+void opts_usage(const char *prog);
+
+#endif
