@@ -38,9 +38,6 @@ static long body_size(uint32_t code)
 	case CTRL_SET_BUFFERSIZE:
 	case CTRL_LOCK_STORAGE:
 		return 4;
-	case CTRL_SET_LOCALITY:
-	case CTRL_RESET_TPMESTABLISHED:
-		return 1;
 	case CTRL_GET_STATEBLOB:
 		return 12;
 	case CTRL_GET_INFO:
@@ -61,6 +58,19 @@ enum frame_result ctrl_frame(const uint8_t *p, size_t n, size_t *len)
 	if (n < 4)
 		return FRAME_NEED_MORE;
 	code = be32_load(p);
+	if (code == CTRL_SET_LOCALITY || code == CTRL_RESET_TPMESTABLISHED) {
+		/*
+		 * The body is a u8 locality, but tpm_ioctl.h wraps it in a 4-byte
+		 * union and QEMU sends all 4 bytes while other clients send 1. swtpm
+		 * takes whatever one read returned; vtpm does the same at this one
+		 * ambiguity: exactly 5 bytes buffered is the short form.
+		 */
+		if (n == 5 || n >= 8) {
+			*len = n == 5 ? 5 : 8;
+			return FRAME_COMPLETE;
+		}
+		return FRAME_NEED_MORE;
+	}
 	body = body_size(code);
 	if (body >= 0) {
 		*len = 4 + (size_t)body;

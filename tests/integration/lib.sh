@@ -70,3 +70,7 @@ t_stop() {
   kill -KILL "$1" 2>/dev/null
   return 1
 }
+
+# t_unix_listening PATH: true when a Unix stream socket listens at PATH (a
+# socket file alone is not enough: it exists between bind() and listen()).
+t_unix_listening() { ss -Hxl src "$1" 2>/dev/null | grep -q .; }
