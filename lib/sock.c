@@ -91,6 +91,13 @@ int sock_set_nonblock(int fd)
 	return 0;
 }
 
+int sock_quickack(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
+}
+
 int sock_accept(int lfd)
 {
 	int one = 1;

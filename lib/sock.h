@@ -17,6 +17,12 @@ int sock_listen_tcp(const char *addr, int port);
 int sock_accept(int lfd);
 int sock_set_nonblock(int fd);
 /*
+ * Asks TCP to acknowledge the next segment at once (TCP_QUICKACK), so a
+ * client that writes one request in two pieces under Nagle does not wait for
+ * our delayed ACK. Returns -1 on non-TCP sockets.
+ */
+int sock_quickack(int fd);
+/*
  * Receives up to n bytes; if the peer passed an fd with SCM_RIGHTS and fdp is
  * not NULL, *fdp receives it (else it is closed); extra fds are closed.
  */

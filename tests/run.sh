@@ -13,7 +13,7 @@ failed=()
 run_one() {
   local name=$1; shift
   local log="$BUILD/test-logs/$name.log"
-  mkdir -p "$BUILD/test-logs"
+  mkdir -p "$(dirname "$log")"
   local t0=$SECONDS
   timeout --kill-after=10 "${TEST_TIMEOUT:-600}" "$@" >"$log" 2>&1
   local rc=$?

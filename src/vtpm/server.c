@@ -45,6 +45,7 @@ struct conn {
 	bool closing;		/* close once out is drained */
 	bool is_datafd;		/* the data connection QEMU handed over */
 	bool in_request;	/* a partial request is pending (deadline armed) */
+	bool not_tcp;		/* TCP_QUICKACK failed once: don't retry it */
 };
 
 struct listener {
@@ -329,6 +330,9 @@ static int conn_pump(struct conn *c)
 			break;
 		dbuf_consume(&c->in, (size_t)used);
 	}
+	/* mssim clients send prefix and body in two writes: ack the first at once */
+	if (c->in.len > 0 && !c->not_tcp && sock_quickack(c->fd) < 0)
+		c->not_tcp = true;
 	/* a partial request must complete in time, or the client is dropped */
 	if (c->in.len > 0 && !c->in_request) {
 		c->in_request = true;
