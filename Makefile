@@ -11,12 +11,15 @@ FUZZCC ?= clang
 VERSION := 0.1.0
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Werror
-HARDEN := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2
 CFLAGS ?= -O2 -g
-ALL_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(HARDEN) $(CFLAGS) -Ilib -DVTPM_VERSION=\"$(VERSION)\"
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 $(CFLAGS) \
+	-Ilib -Iinclude -DVTPM_VERSION=\"$(VERSION)\"
+ALL_CFLAGS := $(BASE_CFLAGS) -fPIE
 LDFLAGS_ALL := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
 ifeq ($(SAN),1)
-ALL_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -U_FORTIFY_SOURCE
+BASE_CFLAGS += $(SAN_FLAGS)
+ALL_CFLAGS += $(SAN_FLAGS)
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
 
@@ -30,8 +33,14 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 VTPM_LIBS := -ltpms -lcrypto
 
+# libtpmfront and its TCTI are shared objects: their code is built -fPIC.
+FRONT_LIB_SRC := lib/tpmif.c lib/xsmsg.c lib/sock.c lib/buf.c lib/tpm.c src/tpmfront/tpmfront.c
+FRONT_LIB_OBJ := $(FRONT_LIB_SRC:%.c=$(BUILD)/pic/%.o)
+FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti-tpmfront.so.0 \
+	$(BUILD)/libtpmfront.pc
+
 .PHONY: all deps check check-one demo bench fuzz clean
-all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BUILD)/bench_tpm
+all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BUILD)/bench_tpm $(FRONT)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -39,6 +48,25 @@ deps:
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Isrc/vtpm -MMD -MP -c $< -o $@
+
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(BUILD)/libtpmfront.so.0: $(FRONT_LIB_OBJ) src/tpmfront/libtpmfront.map
+	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtpmfront.so.0 -Wl,-z,relro,-z,now \
+		-Wl,--version-script=src/tpmfront/libtpmfront.map $(FRONT_LIB_OBJ) $(LDFLAGS) -o $@
+
+$(BUILD)/libtpmfront.so: $(BUILD)/libtpmfront.so.0
+	ln -sf libtpmfront.so.0 $@
+
+$(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so.0 src/tpmfront/tcti.map
+	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
+		-Wl,--version-script=src/tpmfront/tcti.map -Wl,-rpath,'$$ORIGIN' \
+		$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
+
+$(BUILD)/libtpmfront.pc: src/tpmfront/libtpmfront.pc.in
+	sed 's|@PREFIX@|/usr/local|; s|@VERSION@|$(VERSION)|' $< > $@
 
 $(BUILD)/libvtpmcore.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -59,7 +87,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libv
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -lcmocka $(VTPM_LIBS) -o $@
 
 # libFuzzer targets: clang only, with ASan+UBSan; built by `make fuzz`.
-FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Isrc/vtpm -fsanitize=fuzzer,address,undefined
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Iinclude -Isrc/vtpm -fsanitize=fuzzer,address,undefined
 $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(VTPM_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZ_FLAGS) $^ $(VTPM_LIBS) -o $@

@@ -108,7 +108,9 @@ int sock_accept(int lfd)
 	return fd;
 }
 
-ssize_t sock_recv_fd(int fd, void *p, size_t n, int *fdp)
+#define SOCK_MAX_FDS 4
+
+ssize_t sock_recv_fds(int fd, void *p, size_t n, int *fds, int *nfds, int max)
 {
 	union {
 		struct cmsghdr h;
@@ -128,8 +130,8 @@ ssize_t sock_recv_fd(int fd, void *p, size_t n, int *fdp)
 		for (size_t i = 0; i < nfd; i++) {
 			int got;
 			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (fdp && *fdp < 0)
-				*fdp = got;
+			if (fds && nfds && *nfds < max)
+				fds[(*nfds)++] = got;
 			else
 				close(got);
 		}
@@ -137,26 +139,33 @@ ssize_t sock_recv_fd(int fd, void *p, size_t n, int *fdp)
 	return r;
 }
 
-int sock_send_fd(int fd, const void *p, size_t n, int pass)
+int sock_send_fds(int fd, const void *p, size_t n, const int *fds, int nfds)
 {
 	union {
 		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int))];
+		char b[CMSG_SPACE(sizeof(int) * SOCK_MAX_FDS)];
 	} cbuf;
 	struct iovec iov = { .iov_base = (void *)p, .iov_len = n };
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (pass >= 0) {
+	if (nfds < 0 || nfds > SOCK_MAX_FDS || n == 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (nfds > 0) {
 		memset(&cbuf, 0, sizeof(cbuf));
 		msg.msg_control = cbuf.b;
-		msg.msg_controllen = sizeof(cbuf.b);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
 		struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &pass, sizeof(int));
+		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
 	}
-	ssize_t r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	ssize_t r;
+	do
+		r = sendmsg(fd, &msg, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
 	if (r < 0)
 		return -1;
 	return sock_write_all(fd, (const char *)p + r, n - (size_t)r);

@@ -23,12 +23,12 @@ int sock_set_nonblock(int fd);
  */
 int sock_quickack(int fd);
 /*
- * Receives up to n bytes; if the peer passed an fd with SCM_RIGHTS and fdp is
- * not NULL, *fdp receives it (else it is closed); extra fds are closed.
+ * Receives up to n bytes. Fds the peer passed with SCM_RIGHTS are appended
+ * to fds[] while *nfds < max; any beyond that are closed at once.
  */
-ssize_t sock_recv_fd(int fd, void *p, size_t n, int *fdp);
-/* Sends all n bytes plus one fd (fd < 0: none) on a blocking socket. */
-int sock_send_fd(int fd, const void *p, size_t n, int pass);
+ssize_t sock_recv_fds(int fd, void *p, size_t n, int *fds, int *nfds, int max);
+/* Sends all n bytes with nfds fds attached (nfds <= 4) on a blocking socket. */
+int sock_send_fds(int fd, const void *p, size_t n, const int *fds, int nfds);
 int sock_connect_unix(const char *path);
 int sock_connect_tcp(const char *addr, int port);
 /* Writes/reads exactly n bytes on a blocking fd; 0 or -1 (EPIPE at EOF). */

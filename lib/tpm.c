@@ -26,7 +26,7 @@ size_t tpm_error_response(uint8_t *out, int tpm2, uint32_t rc)
 	struct buf b;
 
 	buf_init_write(&b, out, TPM_HDR_SIZE);
-	buf_put_u16(&b, tpm2 ? TPM2_ST_NO_SESSIONS : TPM_TAG_RSP_COMMAND);
+	buf_put_u16(&b, tpm2 ? TPM20_ST_NO_SESSIONS : TPM_TAG_RSP_COMMAND);
 	buf_put_u32(&b, TPM_HDR_SIZE);
 	buf_put_u32(&b, rc);
 	return TPM_HDR_SIZE;
@@ -37,7 +37,7 @@ size_t tpm2_build_su(uint8_t *out, uint32_t cc, uint16_t su)
 	struct buf b;
 
 	buf_init_write(&b, out, 12);
-	buf_put_u16(&b, TPM2_ST_NO_SESSIONS);
+	buf_put_u16(&b, TPM20_ST_NO_SESSIONS);
 	buf_put_u32(&b, 12);
 	buf_put_u32(&b, cc);
 	buf_put_u16(&b, su);

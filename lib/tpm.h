@@ -14,23 +14,23 @@
 /* Largest packet either TPM version takes here (libtpms TPM2_BUFFER_MAX). */
 #define TPM_PACKET_MAX		4096
 
-#define TPM2_ST_NO_SESSIONS	0x8001
-#define TPM2_ST_SESSIONS	0x8002
+#define TPM20_ST_NO_SESSIONS	0x8001
+#define TPM20_ST_SESSIONS	0x8002
 #define TPM_TAG_RQU_COMMAND	0x00c1
 #define TPM_TAG_RQU_AUTH1	0x00c2
 #define TPM_TAG_RQU_AUTH2	0x00c3
 #define TPM_TAG_RSP_COMMAND	0x00c4
 
-#define TPM2_CC_STARTUP		0x00000144
-#define TPM2_CC_SHUTDOWN	0x00000145
-#define TPM2_CC_SET_LOCALITY	0x20001000	/* vendor: in-band locality, swtpm */
-#define TPM2_SU_CLEAR		0x0000
-#define TPM2_SU_STATE		0x0001
-#define TPM2_RC_SUCCESS		0x000
-#define TPM2_RC_FAILURE		0x101
-#define TPM2_RC_COMMAND_SIZE	0x142
-#define TPM2_RC_VALUE		0x084
-#define TPM2_RC_LOCALITY	0x907
+#define TPM20_CC_STARTUP		0x00000144
+#define TPM20_CC_SHUTDOWN	0x00000145
+#define TPM20_CC_SET_LOCALITY	0x20001000	/* vendor: in-band locality, swtpm */
+#define TPM20_SU_CLEAR		0x0000
+#define TPM20_SU_STATE		0x0001
+#define TPM20_RC_SUCCESS		0x000
+#define TPM20_RC_FAILURE		0x101
+#define TPM20_RC_COMMAND_SIZE	0x142
+#define TPM20_RC_VALUE		0x084
+#define TPM20_RC_LOCALITY	0x907
 
 #define TPM_ORD_STARTUP		0x00000099
 #define TPM_ST_CLEAR		0x0001
@@ -53,7 +53,7 @@ int tpm_hdr_parse(const uint8_t *p, size_t n, size_t max, struct tpm_hdr *h);
 /* True if tag is one a TPM 2.0 command uses. */
 static inline int tpm_tag_is_tpm2(uint16_t tag)
 {
-	return tag == TPM2_ST_NO_SESSIONS || tag == TPM2_ST_SESSIONS;
+	return tag == TPM20_ST_NO_SESSIONS || tag == TPM20_ST_SESSIONS;
 }
 
 /*

@@ -155,11 +155,11 @@ static uint32_t send_startup(enum engine_startup su)
 	case ENGINE_STARTUP_NONE:
 		return TPM_SUCCESS;
 	case ENGINE_STARTUP_CLEAR:
-		n = eng.tpm2 ? tpm2_build_su(cmd, TPM2_CC_STARTUP, TPM2_SU_CLEAR)
+		n = eng.tpm2 ? tpm2_build_su(cmd, TPM20_CC_STARTUP, TPM20_SU_CLEAR)
 			     : tpm12_build_startup(cmd, TPM_ST_CLEAR);
 		break;
 	case ENGINE_STARTUP_STATE:
-		n = eng.tpm2 ? tpm2_build_su(cmd, TPM2_CC_STARTUP, TPM2_SU_STATE)
+		n = eng.tpm2 ? tpm2_build_su(cmd, TPM20_CC_STARTUP, TPM20_SU_STATE)
 			     : tpm12_build_startup(cmd, TPM_ST_STATE);
 		break;
 	case ENGINE_STARTUP_DEACTIVATED:
@@ -208,8 +208,8 @@ void engine_stop(void)
 	if (!eng.running)
 		return;
 	/* an orderly shutdown keeps an abrupt reset from counting as a DA failure */
-	if (eng.tpm2 && eng.last_cc != TPM2_CC_SHUTDOWN) {
-		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM2_CC_SHUTDOWN, TPM2_SU_CLEAR));
+	if (eng.tpm2 && eng.last_cc != TPM20_CC_SHUTDOWN) {
+		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM20_CC_SHUTDOWN, TPM20_SU_CLEAR));
 		log_debug("automatic TPM2_Shutdown: 0x%x", rc);
 	}
 	TPMLIB_Terminate();
@@ -223,7 +223,7 @@ void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint3
 
 	if (!eng.running) {
 		*rsp_len = (uint32_t)tpm_error_response(eng.err, eng.tpm2,
-							eng.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL);
+							eng.tpm2 ? TPM20_RC_FAILURE : TPM_FAIL);
 		*rsp = eng.err;
 		return;
 	}
@@ -231,7 +231,7 @@ void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint3
 	rc = TPMLIB_Process(&eng.rsp, &rlen, &eng.rsp_cap, (unsigned char *)cmd, len);
 	if (rc != TPM_SUCCESS || rlen < TPM_HDR_SIZE || !eng.rsp) {
 		*rsp_len = (uint32_t)tpm_error_response(eng.err, eng.tpm2,
-							eng.tpm2 ? TPM2_RC_FAILURE : TPM_FAIL);
+							eng.tpm2 ? TPM20_RC_FAILURE : TPM_FAIL);
 		*rsp = eng.err;
 		return;
 	}

@@ -86,10 +86,10 @@ static int send_command(struct buf *in, struct dbuf *out)
 		return -1;
 	if (size < TPM_HDR_SIZE || be32_load(cmd + 2) != size) {
 		/* the prefix and the header disagree: answer, do not run it */
-		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM2_RC_COMMAND_SIZE);
+		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_COMMAND_SIZE);
 		rsp = err;
 	} else if (loc > 4) {
-		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM2_RC_LOCALITY);
+		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_LOCALITY);
 		rsp = err;
 	} else {
 		engine_set_locality(loc);

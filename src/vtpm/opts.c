@@ -199,6 +199,17 @@ static int mssim_kv(const char *opt, char *key, char *val, void *ctx)
 	return unknown_key(opt, key);
 }
 
+static int tpmif_kv(const char *opt, char *key, char *val, void *ctx)
+{
+	struct opts *o = ctx;
+
+	if (!strcmp(key, "path"))
+		return set_str(&o->tpmif_path, val);
+	if (!strcmp(key, "mode"))
+		return parse_int(opt, key, val, 8, 0, 07777, &o->tpmif_mode);
+	return unknown_key(opt, key);
+}
+
 static void endpoint_init(struct endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -222,6 +233,8 @@ void opts_usage(const char *prog)
 	       "         [,mode=0770][,terminate] control channel (swtpm tpm_ioctl protocol)\n"
 	       "  --mssim port=P[,bindaddr=A]    mssim simulator protocol: command port P,\n"
 	       "                                 platform port P+1 (loopback by default)\n"
+	       "  --tpmif path=P[,mode=0770]    tpmif backend: frontends rendezvous on socket P\n"
+	       "                                 and share pages with vtpm (libtpmfront)\n"
 	       "  --flags not-need-init[,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "  --locality reject-locality-4[,allow-set-locality]\n"
 	       "  --pid file=F|fd=N              write the pid once every socket is ready\n"
@@ -236,7 +249,7 @@ void opts_usage(const char *prog)
 int opts_parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
-	       O_LOG, O_MSSIM, O_PRINTCAPS };
+	       O_LOG, O_MSSIM, O_TPMIF, O_PRINTCAPS };
 	static const struct option longopts[] = {
 		{ "tpm2", no_argument, NULL, O_TPM2 },
 		{ "tpm1.2", no_argument, NULL, O_TPM12 },
@@ -249,6 +262,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		{ "pid", required_argument, NULL, O_PID },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "mssim", required_argument, NULL, O_MSSIM },
+		{ "tpmif", required_argument, NULL, O_TPMIF },
 		{ "terminate", no_argument, NULL, 't' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
@@ -261,7 +275,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	endpoint_init(&o->server);
 	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = -1;
+	o->pid_fd = o->log_fd = o->tpmif_mode = -1;
 	o->log_level = -1;
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -293,6 +307,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case O_PID: rc = each_kv("pid", optarg, o, pid_kv); break;
 		case O_LOG: rc = each_kv("log", optarg, o, log_kv); break;
 		case O_MSSIM: rc = each_kv("mssim", optarg, o, mssim_kv); break;
+		case O_TPMIF: rc = each_kv("tpmif", optarg, o, tpmif_kv); break;
 		case 't': o->terminate = true; break;
 		case 'd': o->daemonize = true; break;
 		case O_PRINTCAPS: o->print_capabilities = true; break;
@@ -325,8 +340,8 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
 		return -1;
 	}
-	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port) {
-		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl or --mssim\n");
+	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port && !o->tpmif_path) {
+		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
 		return -1;
 	}
 	return 0;
@@ -340,6 +355,7 @@ void opts_free(struct opts *o)
 	free(o->ctrl.path);
 	free(o->ctrl.bindaddr);
 	free(o->mssim_bindaddr);
+	free(o->tpmif_path);
 	free(o->pid_file);
 	free(o->log_file);
 }

@@ -31,6 +31,8 @@ struct opts {
 	int state_mode;
 	struct endpoint server;
 	struct endpoint ctrl;
+	char *tpmif_path;	/* tpmif rendezvous socket, or NULL */
+	int tpmif_mode;
 	int mssim_port;		/* 0 = off; platform port is +1 */
 	char *mssim_bindaddr;
 	bool not_need_init;

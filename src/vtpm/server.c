@@ -25,6 +25,7 @@
 #include "mssim.h"
 #include "sock.h"
 #include "tpm.h"
+#include "tpmif_serve.h"
 #include <libtpms/tpm_error.h>
 
 enum conn_kind { CONN_DATA, CONN_CTRL, CONN_MSSIM_CMD, CONN_MSSIM_PLAT };
@@ -42,6 +43,7 @@ struct conn {
 	enum conn_kind kind;
 	struct dbuf in, out;
 	int passed_fd;		/* fd received on a ctrl connection, until used */
+	int npassed;		/* 0 or 1: passed_fd holds one */
 	bool closing;		/* close once out is drained */
 	bool is_datafd;		/* the data connection QEMU handed over */
 	bool in_request;	/* a partial request is pending (deadline armed) */
@@ -63,6 +65,7 @@ struct server {
 	int sigfd;
 	struct conn *datafd_conn;
 	struct conn *conns;
+	struct tpmif_server *tpmif;
 	int exit_code;
 };
 
@@ -167,7 +170,7 @@ static int queue_response(struct conn *c, const struct frame *f, const uint8_t *
 
 static bool is_set_locality(const uint8_t *cmd, uint32_t len)
 {
-	return len == TPM_HDR_SIZE + 1 && be32_load(cmd + 6) == TPM2_CC_SET_LOCALITY;
+	return len == TPM_HDR_SIZE + 1 && be32_load(cmd + 6) == TPM20_CC_SET_LOCALITY;
 }
 
 /* Runs one data-channel command. Returns bytes consumed, 0 if incomplete, -1 to close. */
@@ -186,7 +189,7 @@ static long data_step(struct conn *c)
 		/* the stream has lost its framing: answer once, then hang up */
 		log_warn("malformed command on the data channel; closing it");
 		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(),
-						    engine_is_tpm2() ? TPM2_RC_COMMAND_SIZE : TPM_BAD_PARAM_SIZE);
+						    engine_is_tpm2() ? TPM20_RC_COMMAND_SIZE : TPM_BAD_PARAM_SIZE);
 		(void)dbuf_append(&c->out, err, rlen);
 		c->closing = true;
 		return (long)c->in.len;
@@ -198,10 +201,10 @@ static long data_step(struct conn *c)
 	    cmd[TPM_HDR_SIZE] <= 4 && !(cmd[TPM_HDR_SIZE] == 4 && o->reject_locality_4)) {
 		/* swtpm's in-band TPM2_CC_SetLocality (vendor command) */
 		engine_set_locality(cmd[TPM_HDR_SIZE]);
-		rlen = (uint32_t)tpm_error_response(err, true, TPM2_RC_SUCCESS);
+		rlen = (uint32_t)tpm_error_response(err, true, TPM20_RC_SUCCESS);
 		rsp = err;
 	} else if (f.locality > 4 || (f.locality == 4 && o->reject_locality_4)) {
-		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM2_RC_LOCALITY);
+		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_LOCALITY);
 		rsp = err;
 	} else {
 		if (f.locality >= 0)
@@ -243,6 +246,7 @@ static long ctrl_step(struct conn *c)
 		close(c->passed_fd);
 		c->passed_fd = -1;
 	}
+	c->npassed = 0;
 	if (env.shutdown) {
 		c->closing = true;
 		s->exit_code = 0;
@@ -370,7 +374,7 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 				return;
 			}
 			if (c->kind == CONN_CTRL)
-				r = sock_recv_fd(fd, dst, room, &c->passed_fd);
+				r = sock_recv_fds(fd, dst, room, &c->passed_fd, &c->npassed, 1);
 			else
 				r = read(fd, dst, room);
 			if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
@@ -489,6 +493,11 @@ struct server *server_new(const struct opts *o)
 		    open_endpoint(s, &plat, CONN_MSSIM_PLAT, "mssim platform") < 0)
 			goto fail;
 	}
+	if (o->tpmif_path) {
+		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_mode, o->reject_locality_4);
+		if (!s->tpmif)
+			goto fail;
+	}
 	return s;
 fail:
 	server_free(s);
@@ -513,6 +522,7 @@ void server_free(struct server *s)
 		c->kind = CONN_MSSIM_CMD;	/* teardown: no --terminate side effects */
 		conn_close(c);
 	}
+	tpmif_server_free(s->tpmif);
 	for (int i = 0; i < s->nlis; i++) {
 		close(s->lis[i].fd);
 		if (s->lis[i].path) {

@@ -1,0 +1,270 @@
+/*
+ * tpmif: ring halves. Ordering: the writer of a state stores the packet and
+ * length first and the state last with release semantics; the reader loads
+ * the state with acquire semantics before it reads anything else, so a
+ * packet is never seen half-written. Shared memory is read through volatile
+ * byte copies only where its value is then checked; nothing is parsed there.
+ */
+#include "tpmif.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "sock.h"
+#include "tpm.h"
+
+#define SPIN_MIN_NS	2000u
+#define SPIN_MAX_NS	200000u
+
+static struct tpmif_shared_page *hdr(const struct tpmif_ring *r)
+{
+	return (struct tpmif_shared_page *)r->page;
+}
+
+size_t tpmif_capacity(size_t map_size, unsigned nr_extra)
+{
+	size_t off = TPMIF_HDR_SIZE + 4u * nr_extra;
+
+	return off < map_size ? map_size - off : 0;
+}
+
+uint8_t tpmif_state(const struct tpmif_ring *r)
+{
+	return __atomic_load_n(&hdr(r)->state, __ATOMIC_ACQUIRE);
+}
+
+static void set_state(struct tpmif_ring *r, uint8_t s)
+{
+	__atomic_store_n(&hdr(r)->state, s, __ATOMIC_RELEASE);
+	r->last_written = s;
+}
+
+int tpmif_take_eventfd(int fd)
+{
+	char link[64], target[32];
+	ssize_t n;
+
+	/* a pipe or a file here would make every poll report readiness */
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0 || (target[n] = '\0', strcmp(target, "anon_inode:[eventfd]") != 0) ||
+	    sock_set_nonblock(fd) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return 0;
+}
+
+int tpmif_notify(struct tpmif_ring *r)
+{
+	uint64_t one = 1;
+
+	for (;;) {
+		if (write(r->notify_fd, &one, sizeof(one)) == (ssize_t)sizeof(one))
+			return 0;
+		if (errno != EINTR)
+			return -1;
+	}
+}
+
+void tpmif_drain(struct tpmif_ring *r)
+{
+	uint64_t v;
+
+	(void)!read(r->wait_fd, &v, sizeof(v));	/* non-blocking eventfd */
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#endif
+}
+
+bool tpmif_spin_while(const struct tpmif_ring *r, uint8_t from, unsigned spin_ns)
+{
+	uint64_t end = now_ns() + spin_ns;
+
+	for (;;) {
+		for (int i = 0; i < 64; i++) {
+			if (tpmif_state(r) != from)
+				return true;
+			cpu_relax();
+		}
+		if (now_ns() >= end)
+			return false;
+	}
+}
+
+void tpmif_front_init(struct tpmif_ring *r, unsigned nr_extra)
+{
+	struct tpmif_shared_page *h = hdr(r);
+
+	memset(r->page, 0, TPMIF_HDR_SIZE);
+	h->nr_extra_pages = (uint8_t)nr_extra;
+	for (unsigned i = 0; i < nr_extra; i++)
+		h->extra_pages[i] = i + 1;	/* stand-in grant ref: page index */
+	set_state(r, TPMIF_STATE_IDLE);
+	r->spin_ns = 50000;
+}
+
+int tpmif_front_submit(struct tpmif_ring *r, const uint8_t *cmd, size_t len, uint8_t locality)
+{
+	struct tpmif_shared_page *h = hdr(r);
+	uint8_t st = tpmif_state(r);
+	size_t off = TPMIF_HDR_SIZE + 4u * h->nr_extra_pages;
+
+	if (st == TPMIF_STATE_SUBMIT || st == TPMIF_STATE_CANCEL) {
+		errno = EBUSY;
+		return -1;
+	}
+	if (off > r->map_size || len > r->map_size - off) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memcpy(r->page + off, cmd, len);
+	h->length = (uint32_t)len;
+	h->locality = locality;
+	set_state(r, TPMIF_STATE_SUBMIT);
+	return tpmif_notify(r);
+}
+
+int tpmif_front_cancel(struct tpmif_ring *r)
+{
+	set_state(r, TPMIF_STATE_CANCEL);
+	return tpmif_notify(r);
+}
+
+static bool front_done(uint8_t s)
+{
+	return s == TPMIF_STATE_FINISH || s == TPMIF_STATE_IDLE;
+}
+
+int tpmif_front_wait(struct tpmif_ring *r, int timeout_ms)
+{
+	uint64_t t0 = now_ns(), took;
+	struct pollfd pfd = { .fd = r->wait_fd, .events = POLLIN };
+	uint8_t s;
+
+	/* the backend is likely running now: watch the page before sleeping */
+	(void)tpmif_spin_while(r, r->last_written, r->spin_ns);
+	while (!front_done(s = tpmif_state(r))) {
+		int left = -1;
+
+		if (s != r->last_written) {
+			/* SUBMIT or CANCEL that we did not write: the backend broke the rules */
+			errno = EPROTO;
+			return -1;
+		}
+		if (timeout_ms >= 0) {
+			uint64_t el = (now_ns() - t0) / 1000000u;
+			if (el >= (uint64_t)timeout_ms) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+			left = timeout_ms - (int)el;
+		}
+		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
+			return -1;
+		tpmif_drain(r);
+	}
+	/*
+	 * adapt: spin about twice as long as short answers take, so the next
+	 * one is caught while spinning; long commands (key generation) halve
+	 * the budget towards the minimum instead of burning a core.
+	 */
+	took = now_ns() - t0;
+	if (took * 2 <= SPIN_MAX_NS)
+		r->spin_ns = took * 2 < SPIN_MIN_NS ? SPIN_MIN_NS : (unsigned)(took * 2);
+	else if (r->spin_ns / 2 >= SPIN_MIN_NS)
+		r->spin_ns /= 2;
+	return s;
+}
+
+long tpmif_front_read(struct tpmif_ring *r, uint8_t *out, size_t cap)
+{
+	struct tpmif_shared_page *h = hdr(r);
+	size_t off = TPMIF_HDR_SIZE + 4u * h->nr_extra_pages;
+	uint32_t len = __atomic_load_n(&h->length, __ATOMIC_RELAXED);
+
+	/* the backend is a peer too: its length is checked before use */
+	if (off > r->map_size || len > r->map_size - off || len > cap) {
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memcpy(out, r->page + off, len);
+	return (long)len;
+}
+
+enum tpmif_take tpmif_back_take(struct tpmif_ring *r, uint8_t *buf, size_t cap, size_t *len,
+				uint8_t *locality)
+{
+	struct tpmif_shared_page *h = hdr(r);
+	uint8_t s = tpmif_state(r);
+	uint32_t n, off;
+	uint8_t extra;
+
+	switch (s) {
+	case TPMIF_STATE_SUBMIT:
+		break;
+	case TPMIF_STATE_CANCEL:
+		/* a cancel that arrives while nothing runs: acknowledge with IDLE */
+		return r->last_written == TPMIF_STATE_FINISH || r->last_written == TPMIF_STATE_IDLE
+			       ? TPMIF_TAKE_CANCEL : TPMIF_TAKE_NONE;
+	default:
+		if (s != r->last_written)
+			return TPMIF_TAKE_VIOLATION;
+		return TPMIF_TAKE_NONE;
+	}
+	/* each field read once, into private copies, then validated */
+	n = __atomic_load_n(&h->length, __ATOMIC_RELAXED);
+	extra = __atomic_load_n(&h->nr_extra_pages, __ATOMIC_RELAXED);
+	*locality = __atomic_load_n(&h->locality, __ATOMIC_RELAXED);
+	off = TPMIF_HDR_SIZE + 4u * extra;
+	/* the error answer to a bad offset goes where a zero-extra frontend reads */
+	r->req_off = off <= r->map_size - TPM_HDR_SIZE ? off : TPMIF_HDR_SIZE;
+	if (off >= r->map_size || n > r->map_size - off || n > cap || n < TPM_HDR_SIZE) {
+		*len = 0;
+		return TPMIF_TAKE_BAD;
+	}
+	memcpy(buf, r->page + off, n);
+	*len = n;
+	if (be32_load(buf + 2) != n)
+		return TPMIF_TAKE_BAD;
+	return TPMIF_TAKE_REQUEST;
+}
+
+int tpmif_back_finish(struct tpmif_ring *r, const uint8_t *rsp, size_t len)
+{
+	struct tpmif_shared_page *h = hdr(r);
+	uint32_t off = r->req_off;
+
+	if (off >= r->map_size || len > r->map_size - off) {
+		/* cannot happen with a valid request; never write past the mapping */
+		errno = EMSGSIZE;
+		return -1;
+	}
+	memcpy(r->page + off, rsp, len);
+	__atomic_store_n(&h->length, (uint32_t)len, __ATOMIC_RELAXED);
+	set_state(r, TPMIF_STATE_FINISH);
+	return tpmif_notify(r);
+}
+
+int tpmif_back_idle(struct tpmif_ring *r)
+{
+	set_state(r, TPMIF_STATE_IDLE);
+	return tpmif_notify(r);
+}

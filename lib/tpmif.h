@@ -1,0 +1,89 @@
+/*
+ * tpmif: both halves of the shared-page TPM ring (include/tpmif.h), over a
+ * mapping of the granted pages and a pair of eventfds standing in for the
+ * event channel. Used by vtpm (backend for guests, frontend to the manager),
+ * the manager (backend) and libtpmfront (frontend). The backend trusts
+ * nothing in the page: it reads length and nr_extra_pages once, checks them
+ * against the size it mapped, and copies the packet once into private
+ * memory. The frontend treats the backend's length the same way.
+ */
+#ifndef VTPM_LIB_TPMIF_H
+#define VTPM_LIB_TPMIF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tpmif_abi.h"
+
+struct tpmif_ring {
+	uint8_t *page;		/* start of the mapping: page 0 */
+	size_t map_size;	/* bytes mapped: (1 + extra) pages */
+	int notify_fd;		/* eventfd we signal the peer with */
+	int wait_fd;		/* eventfd the peer signals us with */
+	uint32_t req_off;	/* backend: data offset of the request being served */
+	uint8_t last_written;	/* state this side wrote last */
+	unsigned spin_ns;	/* adaptive spin budget before sleeping */
+};
+
+/* Packet room for a mapping of map_size bytes with extra pages granted. */
+size_t tpmif_capacity(size_t map_size, unsigned nr_extra);
+
+/* --- frontend ------------------------------------------------------- */
+
+/* Writes nr_extra_pages and the grant list (page i+1 has reference i+1). */
+void tpmif_front_init(struct tpmif_ring *r, unsigned nr_extra);
+/* Copies cmd in, sets locality and length, then SUBMIT, then notifies. -1 EMSGSIZE/EBUSY. */
+int tpmif_front_submit(struct tpmif_ring *r, const uint8_t *cmd, size_t len, uint8_t locality);
+/* Sets CANCEL and notifies (allowed at any time). */
+int tpmif_front_cancel(struct tpmif_ring *r);
+/*
+ * Waits until the backend wrote FINISH or IDLE; returns that state, or -1
+ * with ETIMEDOUT (timeout_ms < 0 waits forever) or EPROTO.
+ */
+int tpmif_front_wait(struct tpmif_ring *r, int timeout_ms);
+/* Copies the response out after FINISH, capped by the mapping and cap. */
+long tpmif_front_read(struct tpmif_ring *r, uint8_t *out, size_t cap);
+
+/* --- backend -------------------------------------------------------- */
+
+enum tpmif_take {
+	TPMIF_TAKE_NONE = 0,	/* nothing submitted */
+	TPMIF_TAKE_REQUEST,	/* a request was copied out */
+	TPMIF_TAKE_BAD,		/* a request that fails validation: answer it with an error */
+	TPMIF_TAKE_CANCEL,	/* CANCEL while idle: answer with IDLE */
+	TPMIF_TAKE_VIOLATION,	/* the frontend wrote a backend-only state */
+};
+
+/*
+ * Looks at the shared state and, on SUBMIT, copies the request into buf
+ * (cap bytes). Validation: offset and length within the mapping, length
+ * within cap, TPM header size equal to length.
+ */
+enum tpmif_take tpmif_back_take(struct tpmif_ring *r, uint8_t *buf, size_t cap, size_t *len,
+				uint8_t *locality);
+/* Writes the response, its length, then FINISH, then notifies. */
+int tpmif_back_finish(struct tpmif_ring *r, const uint8_t *rsp, size_t len);
+/* Writes IDLE and notifies (cancel acknowledged). */
+int tpmif_back_idle(struct tpmif_ring *r);
+
+/* --- both ----------------------------------------------------------- */
+
+/*
+ * Accepts an event channel handed over by a peer: it must be an eventfd; it
+ * is made non-blocking. 0, or -1 with EBADF.
+ */
+int tpmif_take_eventfd(int fd);
+/* Signals the peer's eventfd. */
+int tpmif_notify(struct tpmif_ring *r);
+/* Clears our eventfd's counter without blocking. */
+void tpmif_drain(struct tpmif_ring *r);
+/* Current shared state (acquire load). */
+uint8_t tpmif_state(const struct tpmif_ring *r);
+/*
+ * Spins up to spin_ns on the shared state while it equals `from`; returns
+ * true if it changed. Lets a hot loop of small commands skip the sleep.
+ */
+bool tpmif_spin_while(const struct tpmif_ring *r, uint8_t from, unsigned spin_ns);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * tpmif_serve: vtpm as a tpmif backend (the seed's tpmback) for guests and
+ * other frontends, next to its socket protocols. A frontend connects to the
+ * rendezvous socket, the xenstore stand-in; the handshake walks the
+ * XenbusState values, hands over the granted pages (a sealed memfd) and the
+ * event channels (eventfds); then requests flow over the shared page. Each
+ * connection is one frontend; several may share the vTPM. Frontends are
+ * untrusted.
+ */
+#ifndef VTPM_TPMIF_SERVE_H
+#define VTPM_TPMIF_SERVE_H
+
+#include <stdbool.h>
+
+#include "ev.h"
+
+/* How long the backend keeps watching the page after an answer (ns). */
+#define TPMIF_BACK_SPIN_NS	30000u
+/* Requests served per wake-up before other clients get a turn. */
+#define TPMIF_BACK_BURST	64
+
+struct tpmif_server;
+
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int mode,
+				      bool reject_locality_4);
+void tpmif_server_free(struct tpmif_server *ts);
+
+#endif
