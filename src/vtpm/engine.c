@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "buf.h"
 #include "log.h"
 #include "tpm.h"
 
@@ -23,7 +24,7 @@ static struct {
 	bool nv_failed;		/* a load callback saw a bad file this power-on */
 	bool pp;
 	uint8_t locality;
-	uint32_t last_cc;	/* last command ordinal run (auto-shutdown) */
+	int guest_su;		/* type of the last successful TPM2_Shutdown since Startup, or -1 */
 	uint8_t *rsp;		/* libtpms-managed response buffer, reused */
 	uint32_t rsp_cap;
 	uint8_t err[TPM_HDR_SIZE];
@@ -181,7 +182,7 @@ uint32_t engine_start(bool delete_volatile, enum engine_startup su)
 	if (eng.running)
 		engine_stop();
 	eng.nv_failed = false;
-	eng.last_cc = 0;
+	eng.guest_su = -1;
 	rc = TPMLIB_MainInit();
 	if (rc == TPM_SUCCESS && eng.nv_failed) {
 		/* libtpms would limp on in failure mode; refuse instead */
@@ -207,10 +208,15 @@ void engine_stop(void)
 
 	if (!eng.running)
 		return;
-	/* an orderly shutdown keeps an abrupt reset from counting as a DA failure */
-	if (eng.tpm2 && eng.last_cc != TPM20_CC_SHUTDOWN) {
-		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM20_CC_SHUTDOWN, TPM20_SU_CLEAR));
-		log_debug("automatic TPM2_Shutdown: 0x%x", rc);
+	/*
+	 * An orderly shutdown keeps an abrupt reset from counting as a DA
+	 * failure. It repeats the guest's own Shutdown type if there was one
+	 * (a Shutdown(STATE) before S3 must survive a later GetRandom).
+	 */
+	if (eng.tpm2) {
+		uint16_t su = eng.guest_su >= 0 ? (uint16_t)eng.guest_su : TPM20_SU_CLEAR;
+		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM20_CC_SHUTDOWN, su));
+		log_debug("automatic TPM2_Shutdown(%u): 0x%x", su, rc);
 	}
 	TPMLIB_Terminate();
 	eng.running = false;
@@ -235,8 +241,13 @@ void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint3
 		*rsp = eng.err;
 		return;
 	}
-	if (len >= TPM_HDR_SIZE)
-		eng.last_cc = (uint32_t)cmd[6] << 24 | (uint32_t)cmd[7] << 16 | (uint32_t)cmd[8] << 8 | cmd[9];
+	if (eng.tpm2 && len >= TPM_HDR_SIZE + 2 && tpm_response_rc(eng.rsp, rlen) == TPM20_RC_SUCCESS) {
+		uint32_t cc = be32_load(cmd + 6);
+		if (cc == TPM20_CC_STARTUP)
+			eng.guest_su = -1;
+		else if (cc == TPM20_CC_SHUTDOWN)
+			eng.guest_su = be16_load(cmd + TPM_HDR_SIZE);
+	}
 	*rsp = eng.rsp;
 	*rsp_len = rlen;
 }

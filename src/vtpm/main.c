@@ -83,6 +83,7 @@ int main(int argc, char **argv)
 	struct nv *nv = NULL;
 	struct server *srv = NULL;
 	int rc = 1, logfd;
+	bool pid_written = false;
 	enum log_level lvl;
 
 	if (opts_parse(&o, argc, argv) < 0) {
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
 	}
 	if (write_pid(&o) < 0)
 		goto out;
+	pid_written = true;
 	log_info("serving TPM %s from %s", o.tpm2 ? "2.0" : "1.2", o.state_dir);
 	rc = server_run(srv);
 	engine_stop();
@@ -140,7 +142,8 @@ int main(int argc, char **argv)
 out:
 	server_free(srv);
 	nv_close(nv);
-	if (o.pid_file)
+	/* only our own pid file: a refused second instance leaves the first's alone */
+	if (pid_written && o.pid_file)
 		(void)unlink(o.pid_file);
 	opts_free(&o);
 	return rc;

@@ -333,6 +333,11 @@ static int conn_pump(struct conn *c)
 		if (used == 0)
 			break;
 		dbuf_consume(&c->in, (size_t)used);
+		if (c->in_request) {
+			/* the deadline is per request: the next partial one re-arms it */
+			c->in_request = false;
+			ev_set_deadline(s->loop, c->fd, -1);
+		}
 	}
 	/* mssim clients send prefix and body in two writes: ack the first at once */
 	if (c->in.len > 0 && !c->not_tcp && sock_quickack(c->fd) < 0)
