@@ -40,7 +40,10 @@ FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti
 	$(BUILD)/libtpmfront.pc
 
 .PHONY: all deps check check-one demo bench fuzz clean
-all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BUILD)/bench_tpm $(FRONT)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm)
+
+all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -80,7 +83,7 @@ $(BUILD)/vtpm: $(BUILD)/src/vtpm/main.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore
 $(BUILD)/tpmsend: $(BUILD)/tests/tools/tpmsend.o $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
-$(BUILD)/bench_tpm: $(patsubst %.c,$(BUILD)/%.o,$(wildcard bench/*.c)) $(BUILD)/libvtpmcore.a
+$(BUILD)/bench_tpm: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
 
 $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
