@@ -75,11 +75,13 @@ const uint8_t *buf_get_ptr(struct buf *b, size_t n)
 const uint8_t *buf_get_tpm2b(struct buf *b, uint16_t *size, uint16_t max)
 {
 	uint16_t n = buf_get_u16(b);
+	const uint8_t *p;
 
 	if (n > max)
 		b->err = true;
-	*size = b->err ? 0 : n;
-	return take(b, *size);
+	p = take(b, n);
+	*size = p ? n : 0;
+	return p;
 }
 
 void buf_put_u8(struct buf *b, uint8_t v)

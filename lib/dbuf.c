@@ -31,7 +31,7 @@ uint8_t *dbuf_reserve(struct dbuf *d, size_t n)
 		errno = ENOBUFS;
 		return NULL;
 	}
-	if (d->len + n > d->cap) {
+	if (!d->p || d->len + n > d->cap) {
 		size_t ncap = d->cap ? d->cap : 256;
 		uint8_t *np;
 
@@ -55,7 +55,11 @@ uint8_t *dbuf_reserve(struct dbuf *d, size_t n)
 
 int dbuf_append(struct dbuf *d, const void *p, size_t n)
 {
-	uint8_t *dst = dbuf_reserve(d, n);
+	uint8_t *dst;
+
+	if (n == 0)
+		return 0;
+	dst = dbuf_reserve(d, n);
 
 	if (!dst)
 		return -1;

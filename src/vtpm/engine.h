@@ -27,9 +27,9 @@ int engine_init(bool tpm2, struct nv *nv);
 bool engine_is_tpm2(void);
 bool engine_running(void);
 /*
- * Powers the TPM on (TPMLIB_MainInit) from the state in nv. Refuses, with
- * TPM_FAIL and nothing written, when a state file fails to verify. Returns a
- * TPM_RESULT.
+ * Powers the TPM on (TPMLIB_MainInit) from the state in nv. Refuses, with a
+ * non-zero TPM_RESULT (libtpms' own, or TPM_FAIL) and nothing written, when
+ * a state file fails to verify.
  */
 uint32_t engine_start(bool delete_volatile, enum engine_startup su);
 /* Auto-shutdown (TPM2) then power off; no-op when stopped. */

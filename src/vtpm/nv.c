@@ -99,6 +99,7 @@ void nv_close(struct nv *nv)
 
 int nv_lock(struct nv *nv, unsigned retries)
 {
+	/* OFD locks belong to the open file, not the process: a second open fails too */
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
 
 	if (nv->lockfd >= 0)
@@ -107,7 +108,7 @@ int nv_lock(struct nv *nv, unsigned retries)
 	if (nv->lockfd < 0)
 		return -1;
 	for (unsigned i = 0;; i++) {
-		if (fcntl(nv->lockfd, F_SETLK, &fl) == 0)
+		if (fcntl(nv->lockfd, F_OFD_SETLK, &fl) == 0)
 			return 0;
 		if ((errno != EAGAIN && errno != EACCES) || i >= retries)
 			break;
@@ -258,16 +259,18 @@ int nv_store(struct nv *nv, const char *name, const uint8_t *data, uint32_t len)
 		off += (size_t)w;
 	}
 	/* data before name: the rename must never expose an unsynced file */
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if (fsync(fd) < 0)
+		goto out_unlink;
+	if (close(fd) < 0) {
 		fd = -1;
 		goto out_unlink;
 	}
 	fd = -1;
 	if (renameat(nv->dirfd, tmp, nv->dirfd, fname) < 0)
 		goto out_unlink;
+	nv->seq[type - 1]++;	/* the new file is in place: its sequence is used */
 	if (fsync(nv->dirfd) < 0)
 		goto out;
-	nv->seq[type - 1]++;
 	rc = 0;
 	goto out;
 out_unlink:

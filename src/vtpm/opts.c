@@ -328,8 +328,13 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "vtpm: --tpmstate dir=DIR is required\n");
 		return -1;
 	}
-	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0)
-		o->server.port = getenv("TPM_PORT") ? atoi(getenv("TPM_PORT")) : 6545;
+	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0) {
+		const char *env = getenv("TPM_PORT");
+
+		o->server.port = 6545;
+		if (env && parse_int("server", "TPM_PORT", env, 10, 1, 65535, &o->server.port) < 0)
+			return -1;
+	}
 	if ((o->server.type == EP_UNIX && !o->server.path && o->server.fd < 0) ||
 	    (o->ctrl.type == EP_UNIX && !o->ctrl.path && o->ctrl.fd < 0 && o->ctrl.clientfd < 0) ||
 	    (o->ctrl.type == EP_TCP && !o->ctrl.port && o->ctrl.fd < 0 && o->ctrl.clientfd < 0)) {
