@@ -14,11 +14,6 @@
 
 #include "ev.h"
 
-/* How long the backend keeps watching the page after an answer (ns). */
-#define TPMIF_BACK_SPIN_NS	30000u
-/* Requests served per wake-up before other clients get a turn. */
-#define TPMIF_BACK_BURST	64
-
 struct tpmif_server;
 
 struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int mode,
