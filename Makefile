@@ -24,7 +24,7 @@ LDFLAGS_ALL += -fsanitize=address,undefined
 endif
 
 LIB_SRC := $(wildcard lib/*.c)
-VTPM_SRC := $(filter-out src/vtpm/main.c,$(wildcard src/vtpm/*.c))
+VTPM_SRC := $(filter-out src/vtpm/main.c,$(wildcard src/vtpm/*.c)) src/tpmfront/tpmfront.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 VTPM_OBJ := $(VTPM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)

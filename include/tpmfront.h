@@ -20,6 +20,8 @@ struct tpmfront;
 
 /* Connects and completes the handshake (timeout 5 s). NULL on failure. */
 struct tpmfront *tpmfront_open(const char *socket_path);
+/* Same, over an already connected rendezvous socket (taken over, closed on failure). */
+struct tpmfront *tpmfront_open_fd(int sock);
 /* Ends the session (Closing, Closed) and frees the handle. */
 void tpmfront_close(struct tpmfront *tf);
 /* Locality for the following commands, 0..4. */
@@ -39,6 +41,8 @@ int tpmfront_transmit(struct tpmfront *tf, const uint8_t *cmd, size_t len,
 		      uint8_t *rsp, size_t cap, size_t *rsp_len);
 /* The eventfd that becomes readable when the backend answers (for poll). */
 int tpmfront_fd(const struct tpmfront *tf);
+/* The rendezvous socket: it reads EOF when the backend has gone away. */
+int tpmfront_socket(const struct tpmfront *tf);
 
 #ifdef __cplusplus
 }

@@ -47,18 +47,25 @@ static int expect_state(int sock, long want, int *fds, int *nfds, struct xsmsg *
 
 struct tpmfront *tpmfront_open(const char *socket_path)
 {
+	int sock = sock_connect_unix(socket_path);
+
+	return sock < 0 ? NULL : tpmfront_open_fd(sock);
+}
+
+struct tpmfront *tpmfront_open_fd(int sock)
+{
 	struct tpmfront *tf = calloc(1, sizeof(*tf));
 	size_t size = TPMIF_PAGE_SIZE * (1 + FRONT_EXTRA_PAGES);
 	int memfd = -1, efd = -1, fds[XSMSG_MAX_FDS], nfds = 0, e;
 	const char *v2;
 	struct xsmsg m;
 
-	if (!tf)
+	if (!tf) {
+		close(sock);
 		return NULL;
+	}
 	tf->ring.wait_fd = tf->ring.notify_fd = -1;
-	tf->sock = sock_connect_unix(socket_path);
-	if (tf->sock < 0)
-		goto fail;
+	tf->sock = sock;
 	/* backend: InitWait, and it must speak protocol v2 */
 	if (expect_state(tf->sock, XENBUS_STATE_INIT_WAIT, fds, &nfds, &m) < 0)
 		goto fail;
@@ -213,4 +220,9 @@ int tpmfront_transmit(struct tpmfront *tf, const uint8_t *cmd, size_t len,
 int tpmfront_fd(const struct tpmfront *tf)
 {
 	return tf->ring.wait_fd;
+}
+
+int tpmfront_socket(const struct tpmfront *tf)
+{
+	return tf->sock;
 }

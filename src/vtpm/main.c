@@ -16,6 +16,7 @@
 
 #include "ctrl.h"
 #include "engine.h"
+#include "keeper.h"
 #include "log.h"
 #include "nv.h"
 #include "opts.h"
@@ -82,6 +83,8 @@ int main(int argc, char **argv)
 	struct opts o;
 	struct nv *nv = NULL;
 	struct server *srv = NULL;
+	struct keeper *keeper = NULL;
+	struct nv_keeper keeper_ops;
 	int rc = 1, logfd;
 	bool pid_written = false;
 	enum log_level lvl;
@@ -117,6 +120,12 @@ int main(int argc, char **argv)
 			strerror(errno));
 		goto out;
 	}
+	if (o.manager_fd >= 0) {
+		keeper = keeper_open(o.manager_fd, &keeper_ops);
+		if (!keeper)
+			goto out;
+		nv_set_keeper(nv, &keeper_ops);
+	}
 	if (engine_init(o.tpm2, nv) < 0) {
 		log_err("libtpms refused the TPM version");
 		goto out;
@@ -126,7 +135,7 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	srv = server_new(&o);
-	if (!srv)
+	if (!srv || (keeper && server_add_lifeline(srv, keeper_socket(keeper)) < 0))
 		goto out;
 	if (o.daemonize && daemon(1, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
@@ -137,10 +146,12 @@ int main(int argc, char **argv)
 	pid_written = true;
 	log_info("serving TPM %s from %s", o.tpm2 ? "2.0" : "1.2", o.state_dir);
 	rc = server_run(srv);
-	engine_stop();
+	if (rc != SERVER_LIFELINE_LOST)
+		engine_stop();
 	log_info("stopped");
 out:
 	server_free(srv);
+	keeper_close(keeper);
 	nv_close(nv);
 	/* only our own pid file: a refused second instance leaves the first's alone */
 	if (pid_written && o.pid_file)

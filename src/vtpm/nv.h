@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "mgrmsg.h"
+
 /* Largest state blob accepted from disk or a client (swtpm uses 512 KiB). */
 #define NV_BLOB_MAX	(512u * 1024)
 
@@ -19,6 +21,18 @@ struct nv;
 /* Opens (creating with 0700 if absent) dir; prefix names files per TPM version. */
 struct nv *nv_open(const char *dir, bool tpm2, int file_mode);
 void nv_close(struct nv *nv);
+/*
+ * The manager side of sealed mode: load answers with the vTPM's UUID and
+ * the record of a blob type; save records a write durably (0) or fails.
+ */
+struct nv_keeper {
+	int (*load)(void *arg, int type, uint8_t uuid[VTPM_UUID_SIZE], struct mgr_record *rec);
+	int (*save)(void *arg, int type, const struct mgr_record *rec);
+	void *arg;
+};
+
+/* Switches to sealed mode: encrypted slot files, records kept by the keeper. */
+void nv_set_keeper(struct nv *nv, const struct nv_keeper *keeper);
 /* Takes the directory lock (fcntl on DIR/.lock); retries every 10 ms. */
 int nv_lock(struct nv *nv, unsigned retries);
 /*

@@ -210,6 +210,15 @@ static int tpmif_kv(const char *opt, char *key, char *val, void *ctx)
 	return unknown_key(opt, key);
 }
 
+static int manager_kv(const char *opt, char *key, char *val, void *ctx)
+{
+	struct opts *o = ctx;
+
+	if (!strcmp(key, "fd"))
+		return parse_int(opt, key, val, 10, 0, 1 << 20, &o->manager_fd);
+	return unknown_key(opt, key);
+}
+
 static void endpoint_init(struct endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -235,6 +244,8 @@ void opts_usage(const char *prog)
 	       "                                 platform port P+1 (loopback by default)\n"
 	       "  --tpmif path=P[,mode=0770]    tpmif backend: frontends rendezvous on socket P\n"
 	       "                                 and share pages with vtpm (libtpmfront)\n"
+	       "  --manager fd=N                 state sealed by vtpmmgr, reached over the tpmif\n"
+	       "                                 rendezvous socket N (set up by vtpmmgr)\n"
 	       "  --flags not-need-init[,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "  --locality reject-locality-4[,allow-set-locality]\n"
 	       "  --pid file=F|fd=N              write the pid once every socket is ready\n"
@@ -249,7 +260,7 @@ void opts_usage(const char *prog)
 int opts_parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
-	       O_LOG, O_MSSIM, O_TPMIF, O_PRINTCAPS };
+	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_PRINTCAPS };
 	static const struct option longopts[] = {
 		{ "tpm2", no_argument, NULL, O_TPM2 },
 		{ "tpm1.2", no_argument, NULL, O_TPM12 },
@@ -263,6 +274,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		{ "log", required_argument, NULL, O_LOG },
 		{ "mssim", required_argument, NULL, O_MSSIM },
 		{ "tpmif", required_argument, NULL, O_TPMIF },
+		{ "manager", required_argument, NULL, O_MANAGER },
 		{ "terminate", no_argument, NULL, 't' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
@@ -275,7 +287,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	endpoint_init(&o->server);
 	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = o->tpmif_mode = -1;
+	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = -1;
 	o->log_level = -1;
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -308,6 +320,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case O_LOG: rc = each_kv("log", optarg, o, log_kv); break;
 		case O_MSSIM: rc = each_kv("mssim", optarg, o, mssim_kv); break;
 		case O_TPMIF: rc = each_kv("tpmif", optarg, o, tpmif_kv); break;
+		case O_MANAGER: rc = each_kv("manager", optarg, o, manager_kv); break;
 		case 't': o->terminate = true; break;
 		case 'd': o->daemonize = true; break;
 		case O_PRINTCAPS: o->print_capabilities = true; break;

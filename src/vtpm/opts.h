@@ -32,6 +32,7 @@ struct opts {
 	struct endpoint server;
 	struct endpoint ctrl;
 	char *tpmif_path;	/* tpmif rendezvous socket, or NULL */
+	int manager_fd;		/* rendezvous socket to vtpmmgr, or -1: plain state */
 	int tpmif_mode;
 	int mssim_port;		/* 0 = off; platform port is +1 */
 	char *mssim_bindaddr;

@@ -409,6 +409,28 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	(void)conn_new(l->srv, cfd, l->kind);
 }
 
+static void lifeline_event(struct ev_loop *loop, int fd, int rev, void *arg)
+{
+	struct server *s = arg;
+	uint8_t junk[64];
+	ssize_t r = read(fd, junk, sizeof(junk));
+
+	(void)rev;
+	if (r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR)) {
+		log_err("the manager has gone away; stopping without writing state");
+		s->exit_code = SERVER_LIFELINE_LOST;
+		ev_del(loop, fd);
+		ev_stop(loop);
+	}
+}
+
+int server_add_lifeline(struct server *s, int fd)
+{
+	if (sock_set_nonblock(fd) < 0)
+		return -1;
+	return ev_add(s->loop, fd, EV_READ, lifeline_event, s);
+}
+
 static void signal_event(struct ev_loop *loop, int fd, int rev, void *arg)
 {
 	struct signalfd_siginfo si;

@@ -17,6 +17,12 @@ struct server;
 
 /* Opens every configured endpoint. NULL on error (logged). */
 struct server *server_new(const struct opts *o);
+/*
+ * Watches fd (the manager's socket): when its peer goes away, the loop
+ * stops with SERVER_LIFELINE_LOST and no further state is written.
+ */
+#define SERVER_LIFELINE_LOST	3
+int server_add_lifeline(struct server *s, int fd);
 /* Runs until SHUTDOWN, mssim STOP, SIGTERM/SIGINT or --terminate. */
 int server_run(struct server *s);
 void server_free(struct server *s);

@@ -1,0 +1,93 @@
+/*
+ * keeper: SAVEHASHKEY / LOADHASHKEY over libtpmfront. Runs in the vtpm
+ * process on its main thread, synchronously: a state write is not
+ * acknowledged to libtpms (and so not to the guest) before the manager has
+ * recorded it.
+ */
+#include "keeper.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "mgrmsg.h"
+#include "tpmfront.h"
+
+struct keeper {
+	struct tpmfront *tf;
+};
+
+static int transact(struct keeper *k, uint32_t ordinal, const uint8_t *req, long n,
+		    struct mgr_response *r)
+{
+	uint8_t rsp[MGRMSG_MAX];
+	size_t rlen = 0;
+	int rc = -1;
+
+	if (n < 0 || tpmfront_send(k->tf, req, (size_t)n) < 0 ||
+	    tpmfront_recv(k->tf, rsp, sizeof(rsp), &rlen, KEEPER_TIMEOUT_MS) < 0 ||
+	    mgrmsg_parse_response(ordinal, rsp, rlen, r) < 0)
+		goto out;
+	if (r->result != VTPM_SUCCESS) {
+		log_err("the manager refused ordinal %u: result %u", ordinal, r->result);
+		errno = EPERM;
+		goto out;
+	}
+	rc = 0;
+out:
+	explicit_bzero(rsp, sizeof(rsp));
+	return rc;
+}
+
+static int keeper_load(void *arg, int type, uint8_t uuid[VTPM_UUID_SIZE], struct mgr_record *rec)
+{
+	struct mgr_response r;
+	uint8_t req[MGRMSG_MAX];
+
+	if (transact(arg, VTPM_ORD_LOADHASHKEY, req, mgrmsg_load_request(req, (uint8_t)type), &r) < 0)
+		return -1;
+	memcpy(uuid, r.uuid, VTPM_UUID_SIZE);
+	*rec = r.rec;
+	explicit_bzero(&r, sizeof(r));
+	return 0;
+}
+
+static int keeper_save(void *arg, int type, const struct mgr_record *rec)
+{
+	struct mgr_response r;
+	uint8_t req[MGRMSG_MAX];
+	int rc = transact(arg, VTPM_ORD_SAVEHASHKEY, req, mgrmsg_save_request(req, (uint8_t)type, rec), &r);
+
+	explicit_bzero(req, sizeof(req));
+	return rc;
+}
+
+struct keeper *keeper_open(int fd, struct nv_keeper *ops)
+{
+	struct keeper *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	k->tf = tpmfront_open_fd(fd);
+	if (!k->tf) {
+		log_err("cannot reach the manager on fd %d: %s", fd, strerror(errno));
+		free(k);
+		return NULL;
+	}
+	*ops = (struct nv_keeper){ .load = keeper_load, .save = keeper_save, .arg = k };
+	return k;
+}
+
+void keeper_close(struct keeper *k)
+{
+	if (!k)
+		return;
+	tpmfront_close(k->tf);
+	free(k);
+}
+
+int keeper_socket(const struct keeper *k)
+{
+	return tpmfront_socket(k->tf);
+}

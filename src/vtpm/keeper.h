@@ -1,0 +1,23 @@
+/*
+ * keeper: the vtpm's client of vtpmmgr, which keeps the keys, digests and
+ * sequences of this vTPM's state files. The vtpm is a tpmif frontend on a
+ * rendezvous socket the manager connected before exec (--manager fd=N): the
+ * manager knows who we are by that connection. Answers are parsed by
+ * lib/mgrmsg; a manager that does not answer in time is an error, and the
+ * TPM then stops rather than write state nobody recorded.
+ */
+#ifndef VTPM_KEEPER_H
+#define VTPM_KEEPER_H
+
+#include "nv.h"
+
+/* Long enough for a manager whose hardware TPM is slow to count. */
+#define KEEPER_TIMEOUT_MS	30000
+
+/* Connects over fd; fills ops with the nv_keeper callbacks. NULL on failure. */
+struct keeper *keeper_open(int fd, struct nv_keeper *ops);
+void keeper_close(struct keeper *k);
+/* The socket that reads EOF when the manager goes away. */
+int keeper_socket(const struct keeper *k);
+
+#endif
