@@ -34,6 +34,7 @@
 
 #include "buf.h"
 #include "crypto.h"
+#include "fileio.h"
 #include "log.h"
 
 #define NV_MAGIC	"VTPMSTAT"
@@ -154,88 +155,6 @@ int nv_lock(struct nv *nv, unsigned retries)
 	return -1;
 }
 
-/* Reads a whole regular file of at most max bytes. */
-static int read_file(int dirfd, const char *fname, size_t max, uint8_t **out, size_t *outlen)
-{
-	struct stat st;
-	uint8_t *p;
-	size_t got = 0;
-	int fd = openat(dirfd, fname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0)
-		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
-		close(fd);
-		errno = EBADMSG;
-		return -1;
-	}
-	p = malloc((size_t)st.st_size + 1);
-	if (!p) {
-		close(fd);
-		return -1;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, p + got, (size_t)st.st_size - got);
-		if (r <= 0) {
-			if (r < 0 && errno == EINTR)
-				continue;
-			free(p);
-			close(fd);
-			errno = r == 0 ? EBADMSG : errno;
-			return -1;
-		}
-		got += (size_t)r;
-	}
-	close(fd);
-	*out = p;
-	*outlen = got;
-	return 0;
-}
-
-/*
- * The one write path: temp file, fsync, rename, directory fsync. Returns 0,
- * -1 when nothing replaced the old file, or NV_RENAMED_UNSYNCED when the
- * new file is in place but the directory fsync failed.
- */
-#define NV_RENAMED_UNSYNCED	-2
-static int write_durable(struct nv *nv, const char *fname, const uint8_t *data, size_t len)
-{
-	char tmp[80];
-	int fd, e;
-
-	snprintf(tmp, sizeof(tmp), ".%s.tmp", fname);
-	fd = openat(nv->dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, nv->mode);
-	if (fd < 0)
-		return -1;
-	for (size_t off = 0; off < len;) {
-		ssize_t w = write(fd, data + off, len - off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		off += (size_t)w;
-	}
-	/* data before name: the rename must never expose an unsynced file */
-	if (fsync(fd) < 0)
-		goto fail;
-	if (close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	fd = -1;
-	if (renameat(nv->dirfd, tmp, nv->dirfd, fname) < 0)
-		goto fail;
-	return fsync(nv->dirfd) < 0 ? NV_RENAMED_UNSYNCED : 0;
-fail:
-	e = errno;
-	if (fd >= 0)
-		close(fd);
-	(void)unlinkat(nv->dirfd, tmp, 0);
-	errno = e;
-	return -1;
-}
-
 /* --- plain mode ------------------------------------------------------ */
 
 /*
@@ -257,7 +176,7 @@ static int swtpm_import(struct nv *nv, const char *name, uint8_t **data, uint32_
 	int rc = -1;
 
 	snprintf(fname, sizeof(fname), "%s-00.%s", nv->tpm2 ? "tpm2" : "tpm", name);
-	if (read_file(nv->dirfd, fname, 10 + 6 + NV_BLOB_MAX, &file, &flen) < 0)
+	if (file_read(nv->dirfd, fname, 10 + 6 + NV_BLOB_MAX, &file, &flen) < 0)
 		return errno == ENOENT ? 1 : -1;
 	buf_init_read(&b, file, flen);
 	uint8_t version = buf_get_u8(&b);
@@ -293,7 +212,7 @@ static int plain_load(struct nv *nv, const char *name, int type, uint8_t **data,
 	size_t flen;
 	struct buf b;
 
-	if (read_file(nv->dirfd, file_name(nv, name, -1, fname, sizeof(fname)),
+	if (file_read(nv->dirfd, file_name(nv, name, -1, fname, sizeof(fname)),
 		      NV_HDR_SIZE + NV_BLOB_MAX + CRYPTO_DIGEST_SIZE, &file, &flen) < 0) {
 		if (errno == ENOENT)
 			return swtpm_import(nv, name, data, len);
@@ -347,9 +266,10 @@ static int plain_store(struct nv *nv, const char *name, int type, const uint8_t 
 	buf_put_u64(&b, nv->seq[type - 1] + 1);
 	buf_put_bytes(&b, data, len);
 	if (buf_ok(&b) && crypto_sha256(file, b.off, file + b.off) == 0) {
-		rc = write_durable(nv, file_name(nv, name, -1, fname, sizeof(fname)), file, total);
+		rc = file_write_durable(nv->dirfd, file_name(nv, name, -1, fname, sizeof(fname)), file,
+					total, nv->mode);
 		/* once renamed the sequence is spent, even if the dir fsync failed */
-		if (rc == 0 || rc == NV_RENAMED_UNSYNCED)
+		if (rc == 0 || rc == FILE_RENAMED_UNSYNCED)
 			nv->seq[type - 1]++;
 		rc = rc == 0 ? 0 : -1;
 	}
@@ -382,7 +302,7 @@ static int sealed_locate(struct nv *nv, const char *name, int type, struct mgr_r
 		return 0;
 	}
 	for (int s = 0; s < 2 && found == SLOT_NONE; s++) {
-		if (read_file(nv->dirfd, file_name(nv, name, s, fname, sizeof(fname)), NV_FILE_MAX,
+		if (file_read(nv->dirfd, file_name(nv, name, s, fname, sizeof(fname)), NV_FILE_MAX,
 			      &file, &flen) < 0)
 			continue;
 		if (crypto_sha256(file, flen, digest) == 0 &&
@@ -416,7 +336,7 @@ static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data
 		rc = 1;
 		goto out;
 	}
-	if (read_file(nv->dirfd, file_name(nv, name, nv->slot[type - 1], fname, sizeof(fname)),
+	if (file_read(nv->dirfd, file_name(nv, name, nv->slot[type - 1], fname, sizeof(fname)),
 		      NV_FILE_MAX, &file, &flen) < 0)
 		goto out;
 	buf_init_read(&b, file, flen);
@@ -479,7 +399,7 @@ static int sealed_store(struct nv *nv, const char *name, int type, const uint8_t
 	buf_put_bytes(&b, nv->uuid, VTPM_UUID_SIZE);
 	buf_put_u32(&b, len + CRYPTO_GCM_OVERHEAD);
 	if (!buf_ok(&b) || crypto_seal(rec.key, file, NV_SEAL_HDR, data, len, file + b.off) < 0 ||
-	    write_durable(nv, file_name(nv, name, slot, fname, sizeof(fname)), file, total) != 0 ||
+	    file_write_durable(nv->dirfd, file_name(nv, name, slot, fname, sizeof(fname)), file, total, nv->mode) != 0 ||
 	    crypto_sha256(file, total, rec.digest) < 0)
 		goto out;
 	/* acknowledged only once the manager has recorded it durably */

@@ -1,0 +1,585 @@
+/*
+ * store: SQLite tables
+ *   meta(k, v)                 'seal' = sealed(version u64 | digest of all rows)
+ *   vtpm(uuid, grp, tpm2, flags, config)
+ *   record(uuid, type, blob)   blob = sealed(seq u64 | digest | key)
+ * The whole store is loaded into memory at open and verified; each change
+ * is written in one transaction together with a new meta seal, committed
+ * with a full sync, then the counter is raised. Rows read from the file are
+ * untrusted until the sealed digest over all of them matches.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "crypto.h"
+#include "log.h"
+
+#define REC_PLAIN	(8 + VTPM_DIGEST_SIZE + VTPM_KEY_SIZE)
+#define META_PLAIN	(8 + CRYPTO_DIGEST_SIZE)
+
+struct store {
+	sqlite3 *db;
+	uint8_t key[CRYPTO_KEY_SIZE];
+	uint64_t version;
+	const struct store_counter *ctr;
+	bool ctr_behind;	/* the last counter step failed: retry before any commit */
+	struct store_vtpm *v;
+	size_t n;
+};
+
+void store_uuid_format(const uint8_t u[VTPM_UUID_SIZE], char out[37])
+{
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 u[0], u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12],
+		 u[13], u[14], u[15]);
+}
+
+int store_uuid_parse(const char *s, uint8_t u[VTPM_UUID_SIZE])
+{
+	static const int dash[] = { 8, 13, 18, 23 };
+	int k = 0;
+
+	if (strlen(s) != 36)
+		goto bad;
+	for (int i = 0; i < 36;) {
+		if (k < 4 && i == dash[k]) {
+			if (s[i] != '-')
+				goto bad;
+			k++;
+			i++;
+			continue;
+		}
+		unsigned hi, lo;
+		if (sscanf(s + i, "%1x%1x", &hi, &lo) != 2)
+			goto bad;
+		u[(i - k) / 2] = (uint8_t)(hi << 4 | lo);
+		i += 2;
+	}
+	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
+}
+
+uint64_t store_version(const struct store *st)
+{
+	return st->version;
+}
+
+size_t store_count(const struct store *st)
+{
+	return st->n;
+}
+
+const struct store_vtpm *store_at(const struct store *st, size_t i)
+{
+	return i < st->n ? &st->v[i] : NULL;
+}
+
+static struct store_vtpm *find(const struct store *st, const uint8_t uuid[VTPM_UUID_SIZE])
+{
+	for (size_t i = 0; i < st->n; i++)
+		if (!memcmp(st->v[i].uuid, uuid, VTPM_UUID_SIZE))
+			return &st->v[i];
+	return NULL;
+}
+
+const struct store_vtpm *store_find(const struct store *st, const uint8_t uuid[VTPM_UUID_SIZE])
+{
+	return find(st, uuid);
+}
+
+/* Digest over every row, in a canonical order (the in-memory array order is the uuid order). */
+static int rows_digest(const struct store *st, uint8_t out[CRYPTO_DIGEST_SIZE])
+{
+	size_t per = VTPM_UUID_SIZE + 4 + STORE_GROUP_MAX + 1 + 4 + 4 + STORE_CONFIG_MAX + 3 * REC_PLAIN;
+	size_t cap = 8 + st->n * per;
+	uint8_t *p = malloc(cap);
+	struct buf b;
+	int rc;
+
+	if (!p)
+		return -1;
+	buf_init_write(&b, p, cap);
+	buf_put_u64(&b, st->n);
+	for (size_t i = 0; i < st->n; i++) {
+		const struct store_vtpm *v = &st->v[i];
+
+		buf_put_bytes(&b, v->uuid, VTPM_UUID_SIZE);
+		buf_put_u32(&b, (uint32_t)strlen(v->group));
+		buf_put_bytes(&b, v->group, strlen(v->group));
+		buf_put_u8(&b, v->tpm2);
+		buf_put_u32(&b, v->flags);
+		buf_put_u32(&b, (uint32_t)strlen(v->config));
+		buf_put_bytes(&b, v->config, strlen(v->config));
+		for (int t = 0; t < 3; t++) {
+			buf_put_u64(&b, v->rec[t].seq);
+			buf_put_bytes(&b, v->rec[t].digest, VTPM_DIGEST_SIZE);
+			buf_put_bytes(&b, v->rec[t].key, VTPM_KEY_SIZE);
+		}
+	}
+	rc = buf_ok(&b) ? crypto_sha256(p, b.off, out) : -1;
+	explicit_bzero(p, cap);
+	free(p);
+	return rc;
+}
+
+static void rec_aad(uint8_t aad[VTPM_UUID_SIZE + 1 + 14], const uint8_t uuid[VTPM_UUID_SIZE], int type)
+{
+	memcpy(aad, "vtpmmgr-record", 14);
+	memcpy(aad + 14, uuid, VTPM_UUID_SIZE);
+	aad[14 + VTPM_UUID_SIZE] = (uint8_t)type;
+}
+
+static int exec(struct store *st, const char *sql)
+{
+	char *err = NULL;
+
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+		log_err("store: %s: %s", sql, err ? err : "?");
+		sqlite3_free(err);
+		errno = EIO;
+		return -1;
+	}
+	return 0;
+}
+
+static int write_meta(struct store *st, uint64_t version)
+{
+	uint8_t plain[META_PLAIN], sealed[META_PLAIN + CRYPTO_GCM_OVERHEAD];
+	sqlite3_stmt *s = NULL;
+	struct buf b;
+	int rc = -1;
+
+	buf_init_write(&b, plain, sizeof(plain));
+	buf_put_u64(&b, version);
+	if (rows_digest(st, plain + 8) < 0 ||
+	    crypto_seal(st->key, "vtpmmgr-meta", 12, plain, sizeof(plain), sealed) < 0)
+		goto out;
+	if (sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO meta(k, v) VALUES('seal', ?)", -1, &s,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 1, sealed, sizeof(sealed), SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_DONE)
+		goto out;
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	explicit_bzero(plain, sizeof(plain));
+	return rc;
+}
+
+static int write_vtpm(struct store *st, const struct store_vtpm *v)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(st->db,
+			       "INSERT OR REPLACE INTO vtpm(uuid, grp, tpm2, flags, config) VALUES(?,?,?,?,?)",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(s, 1, v->uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_text(s, 2, v->group, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int(s, 3, v->tpm2) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 4, v->flags) == SQLITE_OK &&
+	    sqlite3_bind_text(s, 5, v->config, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int write_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], int type,
+			const struct mgr_record *rec)
+{
+	uint8_t plain[REC_PLAIN], sealed[REC_PLAIN + CRYPTO_GCM_OVERHEAD], aad[31];
+	sqlite3_stmt *s = NULL;
+	struct buf b;
+	int rc = -1;
+
+	buf_init_write(&b, plain, sizeof(plain));
+	buf_put_u64(&b, rec->seq);
+	buf_put_bytes(&b, rec->digest, VTPM_DIGEST_SIZE);
+	buf_put_bytes(&b, rec->key, VTPM_KEY_SIZE);
+	rec_aad(aad, uuid, type);
+	if (buf_ok(&b) && crypto_seal(st->key, aad, sizeof(aad), plain, sizeof(plain), sealed) == 0 &&
+	    sqlite3_prepare_v2(st->db, "INSERT OR REPLACE INTO record(uuid, type, blob) VALUES(?,?,?)",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(s, 1, uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int(s, 2, type) == SQLITE_OK &&
+	    sqlite3_bind_blob(s, 3, sealed, sizeof(sealed), SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(s);
+	explicit_bzero(plain, sizeof(plain));
+	return rc;
+}
+
+/*
+ * Runs one change: BEGIN, the row writes (fn), a new meta seal, COMMIT
+ * (durable: WAL + synchronous=FULL), then the counter. On any failure the
+ * transaction is rolled back and the in-memory copy is restored by the caller.
+ */
+static int commit(struct store *st, int (*fn)(struct store *, const void *), const void *arg)
+{
+	uint64_t next = st->version + 1, ctr = 0;
+
+	/* never let the version run two ahead of the counter: that store would be refused */
+	if (st->ctr_behind) {
+		if (st->ctr->increment(st->ctr->arg, &ctr) < 0)
+			return -1;
+		st->ctr_behind = false;
+	}
+	if (exec(st, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	if ((fn && fn(st, arg) < 0) || write_meta(st, next) < 0 || exec(st, "COMMIT") < 0) {
+		(void)exec(st, "ROLLBACK");
+		errno = EIO;
+		return -1;
+	}
+	st->version = next;
+	/* after the commit: a crash here leaves version = counter + 1, accepted once */
+	if (st->ctr->increment(st->ctr->arg, &ctr) < 0) {
+		log_err("store: the anti-rollback counter did not advance (version %llu)",
+			(unsigned long long)next);
+		/* the change is durable: report success, catch the counter up next time */
+		st->ctr_behind = true;
+		return 0;
+	}
+	if (ctr != next)
+		log_warn("store: counter %llu after commit of version %llu",
+			 (unsigned long long)ctr, (unsigned long long)next);
+	return 0;
+}
+
+static int keep_sorted_insert(struct store *st, const struct store_vtpm *v)
+{
+	struct store_vtpm *nv = realloc(st->v, (st->n + 1) * sizeof(*nv));
+	size_t i = 0;
+
+	if (!nv)
+		return -1;
+	st->v = nv;
+	while (i < st->n && memcmp(st->v[i].uuid, v->uuid, VTPM_UUID_SIZE) < 0)
+		i++;
+	memmove(&st->v[i + 1], &st->v[i], (st->n - i) * sizeof(*nv));
+	st->v[i] = *v;
+	st->n++;
+	return (int)i;
+}
+
+static void remove_at(struct store *st, size_t i)
+{
+	explicit_bzero(&st->v[i], sizeof(st->v[i]));
+	memmove(&st->v[i], &st->v[i + 1], (st->n - i - 1) * sizeof(st->v[0]));
+	st->n--;
+}
+
+static int add_rows(struct store *st, const void *arg)
+{
+	const struct store_vtpm *v = arg;
+
+	return write_vtpm(st, v);
+}
+
+int store_add(struct store *st, const struct store_vtpm *v)
+{
+	int i;
+
+	if (find(st, v->uuid)) {
+		errno = EEXIST;
+		return -1;
+	}
+	if (st->n >= STORE_VTPM_MAX) {
+		errno = ENOSPC;
+		return -1;
+	}
+	i = keep_sorted_insert(st, v);
+	if (i < 0)
+		return -1;
+	memset(st->v[i].rec, 0, sizeof(st->v[i].rec));
+	if (commit(st, add_rows, &st->v[i]) < 0) {
+		remove_at(st, (size_t)i);
+		return -1;
+	}
+	return 0;
+}
+
+static int remove_rows(struct store *st, const void *arg)
+{
+	const uint8_t *uuid = arg;
+	sqlite3_stmt *s = NULL;
+	int rc = 0;
+
+	for (int k = 0; k < 2 && rc == 0; k++) {
+		rc = -1;
+		if (sqlite3_prepare_v2(st->db, k ? "DELETE FROM record WHERE uuid = ?"
+						: "DELETE FROM vtpm WHERE uuid = ?", -1, &s, NULL) == SQLITE_OK &&
+		    sqlite3_bind_blob(s, 1, uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
+		    sqlite3_step(s) == SQLITE_DONE)
+			rc = 0;
+		sqlite3_finalize(s);
+	}
+	return rc;
+}
+
+int store_remove(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE])
+{
+	struct store_vtpm *v = find(st, uuid);
+	struct store_vtpm saved;
+	size_t i;
+
+	if (!v) {
+		errno = ENOENT;
+		return -1;
+	}
+	i = (size_t)(v - st->v);
+	saved = *v;
+	remove_at(st, i);	/* the meta digest is computed without it */
+	if (commit(st, remove_rows, saved.uuid) < 0) {
+		(void)keep_sorted_insert(st, &saved);
+		explicit_bzero(&saved, sizeof(saved));
+		return -1;
+	}
+	explicit_bzero(&saved, sizeof(saved));
+	return 0;
+}
+
+static int flags_rows(struct store *st, const void *arg)
+{
+	return write_vtpm(st, arg);
+}
+
+int store_set_flags(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], uint32_t flags)
+{
+	struct store_vtpm *v = find(st, uuid);
+	uint32_t old;
+
+	if (!v) {
+		errno = ENOENT;
+		return -1;
+	}
+	old = v->flags;
+	v->flags = flags;
+	if (commit(st, flags_rows, v) < 0) {
+		v->flags = old;
+		return -1;
+	}
+	return 0;
+}
+
+struct put_arg {
+	const uint8_t *uuid;
+	int type;
+	const struct mgr_record *rec;
+};
+
+static int put_rows(struct store *st, const void *arg)
+{
+	const struct put_arg *a = arg;
+
+	return write_record(st, a->uuid, a->type, a->rec);
+}
+
+int store_put_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], int type,
+		     const struct mgr_record *rec)
+{
+	struct store_vtpm *v = find(st, uuid);
+	struct mgr_record old;
+	struct put_arg a = { uuid, type, rec };
+
+	if (!v || type < VTPM_BLOB_PERMANENT || type > VTPM_BLOB_SAVESTATE) {
+		errno = ENOENT;
+		return -1;
+	}
+	if (rec->seq <= v->rec[type - 1].seq) {
+		errno = ERANGE;
+		return -1;
+	}
+	old = v->rec[type - 1];
+	v->rec[type - 1] = *rec;
+	v->rec[type - 1].present = !mgrmsg_record_is_empty(rec);
+	if (commit(st, put_rows, &a) < 0) {
+		v->rec[type - 1] = old;
+		explicit_bzero(&old, sizeof(old));
+		return -1;
+	}
+	explicit_bzero(&old, sizeof(old));
+	return 0;
+}
+
+/* Loads every row into memory; the meta seal check comes after. */
+static int load_rows(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT uuid, grp, tpm2, flags, config FROM vtpm", -1, &s,
+			       NULL) != SQLITE_OK)
+		return -1;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_vtpm v = { 0 };
+		const char *g = (const char *)sqlite3_column_text(s, 1);
+		const char *c = (const char *)sqlite3_column_text(s, 4);
+
+		if (sqlite3_column_bytes(s, 0) != VTPM_UUID_SIZE || !g || !c ||
+		    strlen(g) > STORE_GROUP_MAX || strlen(c) > STORE_CONFIG_MAX || st->n >= STORE_VTPM_MAX)
+			goto out;
+		memcpy(v.uuid, sqlite3_column_blob(s, 0), VTPM_UUID_SIZE);
+		strcpy(v.group, g);
+		strcpy(v.config, c);
+		v.tpm2 = sqlite3_column_int(s, 2) != 0;
+		v.flags = (uint32_t)sqlite3_column_int64(s, 3);
+		if (keep_sorted_insert(st, &v) < 0)
+			goto out;
+	}
+	if (r != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(s);
+	if (sqlite3_prepare_v2(st->db, "SELECT uuid, type, blob FROM record", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+		uint8_t aad[31], plain[REC_PLAIN];
+		int type = sqlite3_column_int(s, 1);
+		struct store_vtpm *v;
+		struct buf b;
+
+		if (sqlite3_column_bytes(s, 0) != VTPM_UUID_SIZE || type < 1 || type > 3 ||
+		    sqlite3_column_bytes(s, 2) != REC_PLAIN + CRYPTO_GCM_OVERHEAD)
+			goto out;
+		v = find(st, sqlite3_column_blob(s, 0));
+		if (!v)
+			goto out;
+		rec_aad(aad, v->uuid, type);
+		if (crypto_open(st->key, aad, sizeof(aad), sqlite3_column_blob(s, 2),
+				REC_PLAIN + CRYPTO_GCM_OVERHEAD, plain) < 0)
+			goto out;
+		buf_init_read(&b, plain, sizeof(plain));
+		v->rec[type - 1].seq = buf_get_u64(&b);
+		buf_get_bytes(&b, v->rec[type - 1].digest, VTPM_DIGEST_SIZE);
+		buf_get_bytes(&b, v->rec[type - 1].key, VTPM_KEY_SIZE);
+		v->rec[type - 1].present = !mgrmsg_record_is_empty(&v->rec[type - 1]);
+		explicit_bzero(plain, sizeof(plain));
+	}
+	rc = r == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Opens the meta seal: its version, and whether its digest matches the rows. */
+static int check_meta(struct store *st, bool *fresh)
+{
+	uint8_t plain[META_PLAIN], rows[CRYPTO_DIGEST_SIZE];
+	sqlite3_stmt *s = NULL;
+	int r, rc = -1;
+
+	*fresh = false;
+	if (sqlite3_prepare_v2(st->db, "SELECT v FROM meta WHERE k = 'seal'", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(s);
+	if (r == SQLITE_DONE) {
+		*fresh = st->n == 0;	/* an empty database, or rows without a seal */
+		rc = *fresh ? 0 : -1;
+		goto out;
+	}
+	if (r != SQLITE_ROW || sqlite3_column_bytes(s, 0) != META_PLAIN + CRYPTO_GCM_OVERHEAD ||
+	    crypto_open(st->key, "vtpmmgr-meta", 12, sqlite3_column_blob(s, 0),
+			META_PLAIN + CRYPTO_GCM_OVERHEAD, plain) < 0 ||
+	    rows_digest(st, rows) < 0 || memcmp(rows, plain + 8, CRYPTO_DIGEST_SIZE) != 0)
+		goto out;
+	{
+		struct buf b;
+
+		buf_init_read(&b, plain, 8);
+		st->version = buf_get_u64(&b);
+	}
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	explicit_bzero(plain, sizeof(plain));
+	return rc;
+}
+
+struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr)
+{
+	struct store *st = calloc(1, sizeof(*st));
+	uint64_t counter = 0;
+	bool fresh;
+
+	if (!st)
+		return NULL;
+	st->ctr = ctr;
+	if (crypto_derive(root, "vtpmmgr store key v1", st->key) < 0)
+		goto fail;
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+				   SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		log_err("store: cannot open %s", path);
+		errno = EIO;
+		goto fail;
+	}
+	if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
+	    exec(st, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
+		     "CREATE TABLE IF NOT EXISTS vtpm(uuid BLOB PRIMARY KEY, grp TEXT NOT NULL,"
+		     " tpm2 INTEGER NOT NULL, flags INTEGER NOT NULL, config TEXT NOT NULL);"
+		     "CREATE TABLE IF NOT EXISTS record(uuid BLOB NOT NULL, type INTEGER NOT NULL,"
+		     " blob BLOB NOT NULL, PRIMARY KEY(uuid, type))") < 0)
+		goto fail;
+	if (load_rows(st) < 0 || check_meta(st, &fresh) < 0) {
+		log_err("store: %s does not verify under this root secret (tampered, or not ours)", path);
+		errno = EBADMSG;
+		goto fail;
+	}
+	if (ctr->read(ctr->arg, &counter) < 0)
+		goto fail;
+	if (fresh) {
+		/* a new store starts at the counter, whatever it was */
+		st->version = counter;
+		if (commit(st, NULL, NULL) < 0)
+			goto fail;
+		log_info("store: created %s at version %llu", path, (unsigned long long)st->version);
+		return st;
+	}
+	if (st->version < counter) {
+		log_err("store: %s is version %llu but the TPM counter is %llu: an older copy of "
+			"the store was put back; refusing it",
+			path, (unsigned long long)st->version, (unsigned long long)counter);
+		errno = ESTALE;
+		goto fail;
+	}
+	if (st->version > counter + 1) {
+		log_err("store: %s is version %llu, ahead of the TPM counter %llu: not this TPM's store",
+			path, (unsigned long long)st->version, (unsigned long long)counter);
+		errno = ESTALE;
+		goto fail;
+	}
+	if (st->version == counter + 1) {
+		/* the last commit's counter step was interrupted: take it now */
+		log_warn("store: completing the counter step of version %llu",
+			 (unsigned long long)st->version);
+		if (ctr->increment(ctr->arg, &counter) < 0)
+			goto fail;
+	}
+	return st;
+fail:
+	store_close(st);
+	return NULL;
+}
+
+void store_close(struct store *st)
+{
+	if (!st)
+		return;
+	if (st->db)
+		sqlite3_close(st->db);
+	if (st->v) {
+		explicit_bzero(st->v, st->n * sizeof(st->v[0]));
+		free(st->v);
+	}
+	explicit_bzero(st->key, sizeof(st->key));
+	free(st);
+}

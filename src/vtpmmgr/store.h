@@ -1,0 +1,74 @@
+/*
+ * store: the manager's durable store of vTPMs: per vTPM its UUID, group,
+ * TPM version, flags and device configuration, and per state blob type the
+ * record (sequence, SHA-256, key) of its latest state file. SQLite in WAL
+ * mode with synchronous=FULL; every secret field is sealed (AES-256-GCM)
+ * under a key derived from the root secret, and a sealed digest over all
+ * rows with a version number binds the whole store together. The version
+ * is checked against a hardware TPM NV counter, so a store replaced by an
+ * older copy is detected. Runs in vtpmmgr; the database file is untrusted.
+ *
+ * Rollback window: a commit raises the version, then the counter. A crash
+ * between the two leaves version = counter + 1, accepted on the next start
+ * (and the counter caught up). In that one case the store just before the
+ * interrupted commit would also pass, had it been put back before restart.
+ */
+#ifndef VTPMMGR_STORE_H
+#define VTPMMGR_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mgrmsg.h"
+
+#define STORE_GROUP_MAX		32
+#define STORE_CONFIG_MAX	1024
+#define STORE_VTPM_MAX		4096
+
+#define STORE_FLAG_AUTOSTART	0x1	/* started with the manager */
+
+struct store_vtpm {
+	uint8_t uuid[VTPM_UUID_SIZE];
+	char group[STORE_GROUP_MAX + 1];
+	bool tpm2;
+	uint32_t flags;
+	char config[STORE_CONFIG_MAX + 1];	/* device line: server=..., ctrl=... */
+	struct mgr_record rec[3];		/* by VTPM_BLOB_* - 1 */
+};
+
+/* The anti-rollback counter (hardware TPM NV counter in production). */
+struct store_counter {
+	int (*read)(void *arg, uint64_t *value);
+	int (*increment)(void *arg, uint64_t *value);
+	void *arg;
+};
+
+struct store;
+
+/*
+ * Opens or creates the store at path. Refuses (NULL, errno ESTALE) a store
+ * older than the counter, and (EBADMSG) one whose rows do not match its
+ * sealed digest or that does not open under this root secret.
+ */
+struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr);
+void store_close(struct store *st);
+uint64_t store_version(const struct store *st);
+
+size_t store_count(const struct store *st);
+const struct store_vtpm *store_at(const struct store *st, size_t i);
+const struct store_vtpm *store_find(const struct store *st, const uint8_t uuid[VTPM_UUID_SIZE]);
+
+/* Each mutation is one durable commit (and one counter increment). */
+int store_add(struct store *st, const struct store_vtpm *v);
+int store_remove(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE]);
+int store_set_flags(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], uint32_t flags);
+/* Records a state write; the sequence must be above the one held (ERANGE). */
+int store_put_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], int type,
+		     const struct mgr_record *rec);
+
+/* UUID text (36 chars + NUL) */
+void store_uuid_format(const uint8_t uuid[VTPM_UUID_SIZE], char out[37]);
+int store_uuid_parse(const char *s, uint8_t uuid[VTPM_UUID_SIZE]);
+
+#endif
