@@ -32,6 +32,9 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
 VTPM_LIBS := -ltpms -lcrypto
+MGR_SRC := $(filter-out src/vtpmmgr/main.c,$(wildcard src/vtpmmgr/*.c))
+MGR_OBJ := $(MGR_SRC:%.c=$(BUILD)/%.o)
+MGR_LIBS := -lsqlite3 -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lcrypto
 
 # libtpmfront and its TCTI are shared objects: their code is built -fPIC.
 FRONT_LIB_SRC := lib/tpmif.c lib/xsmsg.c lib/sock.c lib/buf.c lib/tpm.c src/tpmfront/tpmfront.c
@@ -43,14 +46,14 @@ FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm)
 
-all: $(BUILD)/vtpm $(BUILD)/tpmsend $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
+all: $(BUILD)/vtpm $(BUILD)/vtpmmgr $(BUILD)/vtpmctl $(BUILD)/tpmsend $(BUILD)/tpmif_peer $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
 
 deps:
 	@bash scripts/install-deps.sh
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc/vtpm -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -Isrc/vtpm -Isrc/vtpmmgr -MMD -MP -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -80,14 +83,27 @@ $(BUILD)/libvtpmd.a: $(VTPM_OBJ)
 $(BUILD)/vtpm: $(BUILD)/src/vtpm/main.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
 
+$(BUILD)/libvtpmmgr.a: $(MGR_OBJ)
+	ar rcs $@ $^
+
+$(BUILD)/vtpmmgr: $(BUILD)/src/vtpmmgr/main.o $(BUILD)/libvtpmmgr.a $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(MGR_LIBS) -o $@
+
+$(BUILD)/vtpmctl: $(BUILD)/src/vtpmctl/main.o $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
 $(BUILD)/tpmsend: $(BUILD)/tests/tools/tpmsend.o $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
+
+# The hostile tpmif peer: libtpmfront is linked by file, as the library under test.
+$(BUILD)/tpmif_peer: $(BUILD)/tests/tools/tpmif_peer.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so.0
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -Wl,-rpath,'$$ORIGIN' -pthread -o $@
 
 $(BUILD)/bench_tpm: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -lcmocka $(VTPM_LIBS) -o $@
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmmgr.a $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -lcmocka $(VTPM_LIBS) $(MGR_LIBS) -o $@
 
 # libFuzzer targets: clang only, with ASan+UBSan; built by `make fuzz`.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Iinclude -Isrc/vtpm -fsanitize=fuzzer,address,undefined

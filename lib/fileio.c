@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,12 +50,32 @@ int file_read(int dirfd, const char *name, size_t max, uint8_t **out, size_t *le
 	return 0;
 }
 
+/* fsyncs the directory that holds name (relative to dirfd, or a path with dirlen bytes of directory). */
+static int sync_dir(int dirfd, const char *name, int dirlen)
+{
+	char dir[4096];
+	int fd, rc;
+
+	if (dirfd != AT_FDCWD && dirlen == 0)
+		return fsync(dirfd);
+	snprintf(dir, sizeof(dir), "%.*s", dirlen ? dirlen : 1, dirlen ? name : ".");
+	fd = openat(dirfd, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	rc = fsync(fd);
+	close(fd);
+	return rc;
+}
+
 int file_write_durable(int dirfd, const char *name, const uint8_t *data, size_t len, int mode)
 {
-	char tmp[256];
-	int fd, e;
+	char tmp[4200];
+	const char *base = strrchr(name, '/');
+	int fd, e, dirlen = base ? (int)(base - name + 1) : 0;
 
-	if (snprintf(tmp, sizeof(tmp), ".%s.tmp", name) >= (int)sizeof(tmp)) {
+	/* the temp file sits beside the target, so the rename stays in one directory */
+	base = base ? base + 1 : name;
+	if (snprintf(tmp, sizeof(tmp), "%.*s.%s.tmp", dirlen, name, base) >= (int)sizeof(tmp)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -80,7 +101,7 @@ int file_write_durable(int dirfd, const char *name, const uint8_t *data, size_t 
 	fd = -1;
 	if (renameat(dirfd, tmp, dirfd, name) < 0)
 		goto fail;
-	return fsync(dirfd) < 0 ? FILE_RENAMED_UNSYNCED : 0;
+	return sync_dir(dirfd, name, dirlen) < 0 ? FILE_RENAMED_UNSYNCED : 0;
 fail:
 	e = errno;
 	if (fd >= 0)

@@ -3,16 +3,18 @@
  *
  *   backend  -> state=2 (InitWait), feature-protocol-v2=1
  *   frontend -> state=3 (Initialised), ring-ref=0, event-channel=1,
- *               feature-protocol-v2=1, with fds [memfd, eventfd]
- *   backend  -> state=4 (Connected), ready=1, with fd [eventfd]
+ *               feature-protocol-v2=1, with fds [memfd, socket]
+ *   backend  -> state=4 (Connected), ready=1
  *   frontend -> state=5 (Closing) / 6 (Closed): unmapped, back to InitWait,
  *               so a rebooted or kexec'd frontend is served again.
  *
  * ring-ref and event-channel name the index of the passed fd that stands
- * for the grant and the event channel; there is one eventfd per direction.
+ * for the grant and the event channel (one end of a socketpair, used in
+ * both directions as a Xen event channel is).
  * The memfd must be sealed against shrinking and growing (a shrink under
  * our mapping would fault us) and sized between one and
- * 1 + TPMIF_MAX_EXTRA_PAGES pages; the event channel must be an eventfd.
+ * 1 + TPMIF_MAX_EXTRA_PAGES pages; the event channel must be a connected
+ * AF_UNIX stream socket.
  */
 #include "tpmback.h"
 
@@ -20,7 +22,6 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -58,10 +59,9 @@ static void unmap(struct tpmback *tb)
 {
 	if (!tb->mapped)
 		return;
-	ev_del(tb->loop, tb->ring.wait_fd);
+	ev_del(tb->loop, tb->ring.evtchn);
 	munmap(tb->ring.page, tb->ring.map_size);
-	close(tb->ring.wait_fd);
-	close(tb->ring.notify_fd);
+	close(tb->ring.evtchn);
 	tb->mapped = false;
 }
 
@@ -133,7 +133,7 @@ static int connect_ring(struct tpmback *tb, const struct xsmsg *m)
 	long ring_ref = xsmsg_get_uint(m, "ring-ref", XSMSG_MAX_FDS - 1);
 	long evtchn = xsmsg_get_uint(m, "event-channel", XSMSG_MAX_FDS - 1);
 	const char *v2 = xsmsg_get(m, "feature-protocol-v2");
-	int memfd, efd, ours;
+	int memfd, efd;
 	long size;
 	void *p;
 
@@ -150,8 +150,8 @@ static int connect_ring(struct tpmback *tb, const struct xsmsg *m)
 	size = check_grant(memfd);
 	if (size < 0)
 		return -1;
-	if (tpmif_take_eventfd(efd) < 0) {
-		log_warn("tpmif: the event channel is not an eventfd");
+	if (tpmif_take_evtchn(efd) < 0) {
+		log_warn("tpmif: the event channel is not a Unix stream socket");
 		return -1;
 	}
 	p = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
@@ -159,19 +159,14 @@ static int connect_ring(struct tpmback *tb, const struct xsmsg *m)
 		log_warn("tpmif: cannot map the grant: %s", strerror(errno));
 		return -1;
 	}
-	ours = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (ours < 0) {
-		munmap(p, (size_t)size);
-		return -1;
-	}
-	tb->ring = (struct tpmif_ring){ .page = p, .map_size = (size_t)size, .notify_fd = ours,
-					.wait_fd = efd, .last_written = TPMIF_STATE_IDLE };
-	/* the mapping keeps the pages; the ring owns the eventfd from here */
+	tb->ring = (struct tpmif_ring){ .page = p, .map_size = (size_t)size, .evtchn = efd,
+					.last_written = TPMIF_STATE_IDLE };
+	/* the mapping keeps the pages; the ring owns the event channel from here */
 	close(memfd);
 	tb->nfds = 0;
 	tb->mapped = true;
 	if (ev_add(tb->loop, efd, EV_READ, ring_event, tb) < 0 ||
-	    send_state(tb, XENBUS_STATE_CONNECTED, &ours, 1) < 0) {
+	    send_state(tb, XENBUS_STATE_CONNECTED, NULL, 0) < 0) {
 		unmap(tb);
 		return -1;
 	}
@@ -272,7 +267,6 @@ static bool serve_once(struct tpmback *tb)
 static void ring_event(struct ev_loop *loop, int fd, int rev, void *arg)
 {
 	struct tpmback *tb = arg;
-	uint64_t one = 1;
 
 	(void)loop;
 	(void)fd;
@@ -287,8 +281,8 @@ static void ring_event(struct ev_loop *loop, int fd, int rev, void *arg)
 		if (!tpmif_spin_while(&tb->ring, tb->ring.last_written, TPMBACK_SPIN_NS))
 			return;
 	}
-	/* fairness: other clients get a turn; the self-notify brings us back */
-	(void)!write(tb->ring.wait_fd, &one, sizeof(one));
+	/* fairness: other clients get a turn; a zero deadline brings us back */
+	ev_set_deadline(tb->loop, tb->ring.evtchn, 0);
 }
 
 struct tpmback *tpmback_new(struct ev_loop *loop, int sock, const struct tpmback_ops *ops,

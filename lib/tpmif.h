@@ -1,7 +1,11 @@
 /*
- * tpmif: both halves of the shared-page TPM ring (include/tpmif.h), over a
- * mapping of the granted pages and a pair of eventfds standing in for the
- * event channel. Used by vtpm (backend for guests, frontend to the manager),
+ * tpmif: both halves of the shared-page TPM ring (include/tpmif_abi.h), over
+ * a mapping of the granted pages and a connected Unix socketpair standing in
+ * for the (bidirectional) event channel: a notification is one byte sent
+ * with MSG_DONTWAIT. Not an eventfd: a passed eventfd shares its open file
+ * description with the peer, who can clear O_NONBLOCK, fill the counter or
+ * make it a semaphore and so block or spin us; each end of a socketpair is
+ * its own description and MSG_DONTWAIT holds per call. Used by vtpm (backend for guests, frontend to the manager),
  * the manager (backend) and libtpmfront (frontend). The backend trusts
  * nothing in the page: it reads length and nr_extra_pages once, checks them
  * against the size it mapped, and copies the packet once into private
@@ -19,8 +23,7 @@
 struct tpmif_ring {
 	uint8_t *page;		/* start of the mapping: page 0 */
 	size_t map_size;	/* bytes mapped: (1 + extra) pages */
-	int notify_fd;		/* eventfd we signal the peer with */
-	int wait_fd;		/* eventfd the peer signals us with */
+	int evtchn;		/* our end of the event channel socketpair */
 	uint32_t req_off;	/* backend: data offset of the request being served */
 	uint8_t last_written;	/* state this side wrote last */
 	unsigned spin_ns;	/* adaptive spin budget before sleeping */
@@ -69,14 +72,11 @@ int tpmif_back_idle(struct tpmif_ring *r);
 
 /* --- both ----------------------------------------------------------- */
 
-/*
- * Accepts an event channel handed over by a peer: it must be an eventfd; it
- * is made non-blocking. 0, or -1 with EBADF.
- */
-int tpmif_take_eventfd(int fd);
-/* Signals the peer's eventfd. */
+/* Accepts an event channel handed over by a peer: a connected AF_UNIX stream socket. 0, or -1 EBADF. */
+int tpmif_take_evtchn(int fd);
+/* Notifies the peer (never blocks; a full channel already holds a notification). */
 int tpmif_notify(struct tpmif_ring *r);
-/* Clears our eventfd's counter without blocking. */
+/* Consumes pending notifications without blocking (bounded). */
 void tpmif_drain(struct tpmif_ring *r);
 /* Current shared state (acquire load). */
 uint8_t tpmif_state(const struct tpmif_ring *r);

@@ -43,15 +43,23 @@ int xsmsg_set(struct xsmsg *m, const char *key, const char *val)
 {
 	size_t kl = strlen(key), vl = strlen(val);
 
+	/* what the parser would refuse is refused here too: encode and parse agree */
+	for (size_t i = 0; i < kl; i++)
+		if (!key_char((unsigned char)key[i]))
+			goto bad;
+	for (size_t i = 0; i < vl; i++)
+		if (!val_char((unsigned char)val[i]))
+			goto bad;
 	if (m->nkeys >= XSMSG_MAX_KEYS || kl == 0 || kl > XSMSG_KEY_MAX || vl > XSMSG_VAL_MAX ||
-	    xsmsg_get(m, key)) {
-		errno = EINVAL;
-		return -1;
-	}
+	    xsmsg_get(m, key))
+		goto bad;
 	memcpy(m->kv[m->nkeys].key, key, kl + 1);
 	memcpy(m->kv[m->nkeys].val, val, vl + 1);
 	m->nkeys++;
 	return 0;
+bad:
+	errno = EINVAL;
+	return -1;
 }
 
 int xsmsg_set_uint(struct xsmsg *m, const char *key, unsigned v)

@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
   build-essential clang llvm libclang-rt-14-dev pkg-config
-  libtpms-dev libssl-dev libseccomp-dev libcmocka-dev libtss2-dev
+  libtpms-dev libssl-dev libseccomp-dev libcmocka-dev libtss2-dev libsqlite3-dev
   swtpm swtpm-tools tpm2-tools
   qemu-system-x86 linux-image-amd64 busybox-static cpio
   iproute2 procps psmisc python3 xxd

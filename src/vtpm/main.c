@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 		goto out;
 	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
-	log_init("vtpm", NULL, logfd, lvl);
+	log_init("vtpm", o.name, logfd, lvl);
 
 	nv = nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
 	if (!nv) {

@@ -246,6 +246,7 @@ void opts_usage(const char *prog)
 	       "                                 and share pages with vtpm (libtpmfront)\n"
 	       "  --manager fd=N                 state sealed by vtpmmgr, reached over the tpmif\n"
 	       "                                 rendezvous socket N (set up by vtpmmgr)\n"
+	       "  --name ID                      tag log lines with ID\n"
 	       "  --flags not-need-init[,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "  --locality reject-locality-4[,allow-set-locality]\n"
 	       "  --pid file=F|fd=N              write the pid once every socket is ready\n"
@@ -260,7 +261,7 @@ void opts_usage(const char *prog)
 int opts_parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
-	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_PRINTCAPS };
+	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_NAME, O_PRINTCAPS };
 	static const struct option longopts[] = {
 		{ "tpm2", no_argument, NULL, O_TPM2 },
 		{ "tpm1.2", no_argument, NULL, O_TPM12 },
@@ -275,6 +276,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		{ "mssim", required_argument, NULL, O_MSSIM },
 		{ "tpmif", required_argument, NULL, O_TPMIF },
 		{ "manager", required_argument, NULL, O_MANAGER },
+		{ "name", required_argument, NULL, O_NAME },
 		{ "terminate", no_argument, NULL, 't' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
@@ -321,6 +323,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case O_MSSIM: rc = each_kv("mssim", optarg, o, mssim_kv); break;
 		case O_TPMIF: rc = each_kv("tpmif", optarg, o, tpmif_kv); break;
 		case O_MANAGER: rc = each_kv("manager", optarg, o, manager_kv); break;
+		case O_NAME: rc = set_str(&o->name, optarg); break;
 		case 't': o->terminate = true; break;
 		case 'd': o->daemonize = true; break;
 		case O_PRINTCAPS: o->print_capabilities = true; break;
@@ -374,6 +377,7 @@ void opts_free(struct opts *o)
 	free(o->ctrl.bindaddr);
 	free(o->mssim_bindaddr);
 	free(o->tpmif_path);
+	free(o->name);
 	free(o->pid_file);
 	free(o->log_file);
 }

@@ -33,6 +33,7 @@ struct opts {
 	struct endpoint ctrl;
 	char *tpmif_path;	/* tpmif rendezvous socket, or NULL */
 	int manager_fd;		/* rendezvous socket to vtpmmgr, or -1: plain state */
+	char *name;		/* log prefix id (the vTPM's UUID under vtpmmgr) */
 	int tpmif_mode;
 	int mssim_port;		/* 0 = off; platform port is +1 */
 	char *mssim_bindaddr;

@@ -1,0 +1,40 @@
+/*
+ * config: vtpmmgr's settings, from vtpmmgr.conf(5) and the command line
+ * (which wins). Trusted input (the operator's), checked anyway so a typo is
+ * an error that names the line.
+ */
+#ifndef VTPMMGR_CONFIG_H
+#define VTPMMGR_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hwtpm.h"
+
+#define MGR_DEFAULT_CONFIG	"/etc/vtpm/vtpmmgr.conf"
+#define MGR_DEFAULT_DATA	"/var/lib/vtpmmgr"
+#define MGR_DEFAULT_RUN		"/run/vtpmmgr"
+#define MGR_DEFAULT_TCTI	"device:/dev/tpmrm0"
+#define MGR_DEFAULT_PCRS	"sha256:0,2,4,7"
+#define MGR_DEFAULT_COUNTER	0x01500110u
+
+struct mgr_config {
+	char *config_file;
+	char *data_dir;		/* store, sealed root secret, vTPM state directories */
+	char *run_dir;		/* control socket */
+	char *tcti;		/* NULL: not configured */
+	struct hwtpm_pcrsel pcrs;
+	uint32_t counter_index;
+	char *vtpm_binary;
+	char *log_file;
+	char *pid_file;
+	bool dev;		/* software stand-in for the hardware TPM */
+	bool help;
+};
+
+/* Defaults, then the file (if present or named), then argv. 0 or -1. */
+int config_load(struct mgr_config *c, int argc, char **argv);
+void config_free(struct mgr_config *c);
+void config_usage(void);
+
+#endif

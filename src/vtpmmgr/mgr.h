@@ -1,0 +1,33 @@
+/*
+ * mgr: the state of the vtpmmgr process, shared by its modules: settings,
+ * event loop, hardware TPM, store, root secret and the running vtpms.
+ */
+#ifndef VTPMMGR_MGR_H
+#define VTPMMGR_MGR_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "ev.h"
+#include "hwtpm.h"
+#include "mgrmsg.h"
+#include "store.h"
+#include "tpmback.h"
+
+struct inst;
+
+struct mgr {
+	struct mgr_config cfg;
+	struct ev_loop *loop;
+	struct hwtpm *hw;
+	struct store *st;
+	uint8_t root[HWTPM_SECRET_SIZE];
+	int datafd;
+	struct inst *insts;
+	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */
+	int exit_code;
+};
+
+#endif

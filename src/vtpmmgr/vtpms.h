@@ -1,0 +1,39 @@
+/*
+ * vtpms: the vtpm processes the manager runs. Each is started with its
+ * channel to the manager already connected (a socketpair end as fd 3, the
+ * rendezvous of a tpmif ring on which the vtpm is the frontend), so the
+ * manager knows which vTPM speaks on a connection because it made it;
+ * nothing a vtpm says about itself is identity. A vtpm that crashes is
+ * reported and never takes the manager down.
+ */
+#ifndef VTPMMGR_VTPMS_H
+#define VTPMMGR_VTPMS_H
+
+#include <stdbool.h>
+
+#include "mgr.h"
+
+/* fd number the vtpm finds its manager channel on */
+#define VTPMS_CHANNEL_FD	3
+
+typedef void (*vtpms_exit_cb)(void *arg, int status);
+
+int vtpms_start(struct mgr *m, const struct store_vtpm *v);
+/*
+ * Asks a vtpm to stop (SIGTERM: it sends its automatic TPM2_Shutdown and
+ * records the state through us). cb runs when it has exited.
+ */
+int vtpms_stop(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], vtpms_exit_cb cb, void *arg);
+/* Kills vtpms that did not stop in time; true while any is stopping. */
+bool vtpms_tick(struct mgr *m);
+bool vtpms_any(const struct mgr *m);
+bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid);
+/* Reaps exited children (SIGCHLD) and reports them. */
+void vtpms_reap(struct mgr *m);
+void vtpms_stop_all(struct mgr *m);
+/* The state directory of a vTPM under the data directory. */
+void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n);
+/* Checks a device line (server=..., ctrl=..., tpmif=..., mssim=..., flags=...). */
+int vtpms_check_config(const char *config, char *err, size_t errlen);
+
+#endif
