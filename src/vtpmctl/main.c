@@ -245,7 +245,10 @@ int main(int argc, char **argv)
 		json_walk(reply, print_field, NULL);
 	} else {
 		char warn[200];
-		printf(json_get(reply, "warning", warn, sizeof(warn)) ? "ok (%s)\n" : "ok\n", warn);
+		if (json_get(reply, "warning", warn, sizeof(warn)))
+			printf("ok (%s)\n", warn);
+		else
+			printf("ok\n");
 	}
 	free(reply);
 	return 0;

@@ -41,6 +41,7 @@ static void conn_free(struct ctl_conn *c)
 }
 
 /* Writes the reply (one line) and closes the connection. */
+static void reply(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void reply(struct ctl_conn *c, const char *fmt, ...)
 {
 	char out[65536];
