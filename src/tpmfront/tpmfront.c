@@ -10,7 +10,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -56,7 +56,7 @@ struct tpmfront *tpmfront_open_fd(int sock)
 {
 	struct tpmfront *tf = calloc(1, sizeof(*tf));
 	size_t size = TPMIF_PAGE_SIZE * (1 + FRONT_EXTRA_PAGES);
-	int memfd = -1, efd = -1, fds[XSMSG_MAX_FDS], nfds = 0, e;
+	int memfd = -1, evt[2] = { -1, -1 }, fds[XSMSG_MAX_FDS], nfds = 0, e;
 	const char *v2;
 	struct xsmsg m;
 
@@ -64,7 +64,7 @@ struct tpmfront *tpmfront_open_fd(int sock)
 		close(sock);
 		return NULL;
 	}
-	tf->ring.wait_fd = tf->ring.notify_fd = -1;
+	tf->ring.evtchn = -1;
 	tf->sock = sock;
 	/* backend: InitWait, and it must speak protocol v2 */
 	if (expect_state(tf->sock, XENBUS_STATE_INIT_WAIT, fds, &nfds, &m) < 0)
@@ -88,31 +88,26 @@ struct tpmfront *tpmfront_open_fd(int sock)
 	}
 	tf->ring.map_size = size;
 	tpmif_front_init(&tf->ring, FRONT_EXTRA_PAGES);
-	/* one eventfd per direction: this one carries our notifications */
-	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (efd < 0)
+	/* the event channel: a socketpair, one end each, notifications both ways */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, evt) < 0)
 		goto fail;
-	tf->ring.notify_fd = efd;
+	tf->ring.evtchn = evt[0];
 	xsmsg_init(&m);
 	if (xsmsg_set_uint(&m, "state", XENBUS_STATE_INITIALISED) < 0 ||
 	    xsmsg_set(&m, "ring-ref", "0") < 0 || xsmsg_set(&m, "event-channel", "1") < 0 ||
 	    xsmsg_set(&m, "feature-protocol-v2", "1") < 0)
 		goto fail;
-	int give[2] = { memfd, efd };
+	int give[2] = { memfd, evt[1] };
 	if (xsmsg_send(tf->sock, &m, give, 2) < 0)
 		goto fail;
 	close(memfd);
-	memfd = -1;
+	close(evt[1]);
+	memfd = evt[1] = -1;
 	/* backend: Connected, with its event channel */
 	if (expect_state(tf->sock, XENBUS_STATE_CONNECTED, fds, &nfds, &m) < 0)
 		goto fail;
-	if (nfds != 1 || tpmif_take_eventfd(fds[0]) < 0) {
-		for (int i = 0; i < nfds; i++)
-			close(fds[i]);
-		errno = EPROTO;
-		goto fail;
-	}
-	tf->ring.wait_fd = fds[0];	/* the backend's notifications */
+	for (int i = 0; i < nfds; i++)
+		close(fds[i]);	/* Connected carries no descriptor */
 	xsmsg_init(&m);
 	if (xsmsg_set_uint(&m, "state", XENBUS_STATE_CONNECTED) < 0 ||
 	    xsmsg_send(tf->sock, &m, NULL, 0) < 0)
@@ -122,6 +117,8 @@ fail:
 	e = errno;
 	if (memfd >= 0)
 		close(memfd);
+	if (evt[1] >= 0)
+		close(evt[1]);
 	tpmfront_close(tf);
 	errno = e;
 	return NULL;
@@ -133,7 +130,7 @@ void tpmfront_close(struct tpmfront *tf)
 
 	if (!tf)
 		return;
-	if (tf->sock >= 0 && tf->ring.wait_fd >= 0) {
+	if (tf->sock >= 0 && tf->ring.evtchn >= 0) {
 		/* orderly goodbye, as a Linux frontend walks Closing then Closed */
 		xsmsg_init(&m);
 		if (xsmsg_set_uint(&m, "state", XENBUS_STATE_CLOSED) == 0)
@@ -141,10 +138,8 @@ void tpmfront_close(struct tpmfront *tf)
 	}
 	if (tf->ring.page)
 		munmap(tf->ring.page, tf->ring.map_size);
-	if (tf->ring.wait_fd >= 0)
-		close(tf->ring.wait_fd);
-	if (tf->ring.notify_fd >= 0)
-		close(tf->ring.notify_fd);
+	if (tf->ring.evtchn >= 0)
+		close(tf->ring.evtchn);
 	if (tf->sock >= 0)
 		close(tf->sock);
 	free(tf);
@@ -219,7 +214,7 @@ int tpmfront_transmit(struct tpmfront *tf, const uint8_t *cmd, size_t len,
 
 int tpmfront_fd(const struct tpmfront *tf)
 {
-	return tf->ring.wait_fd;
+	return tf->ring.evtchn;
 }
 
 int tpmfront_socket(const struct tpmfront *tf)
