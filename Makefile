@@ -46,7 +46,11 @@ FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm)
 
-all: $(BUILD)/vtpm $(BUILD)/vtpmmgr $(BUILD)/vtpmctl $(BUILD)/tpmsend $(BUILD)/tpmif_peer $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
+# Test tools: each tests/tools/NAME.c is one program, $(BUILD)/NAME.
+TOOL_SRC := $(wildcard tests/tools/*.c)
+TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
+
+all: $(BUILD)/vtpm $(BUILD)/vtpmmgr $(BUILD)/vtpmctl $(TOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
 
 deps:
 	@bash scripts/install-deps.sh
@@ -66,7 +70,7 @@ $(BUILD)/libtpmfront.so.0: $(FRONT_LIB_OBJ) src/tpmfront/libtpmfront.map
 $(BUILD)/libtpmfront.so: $(BUILD)/libtpmfront.so.0
 	ln -sf libtpmfront.so.0 $@
 
-$(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so.0 src/tpmfront/tcti.map
+$(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
 	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
 		-Wl,--version-script=src/tpmfront/tcti.map -Wl,-rpath,'$$ORIGIN' \
 		$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
@@ -92,12 +96,10 @@ $(BUILD)/vtpmmgr: $(BUILD)/src/vtpmmgr/main.o $(BUILD)/libvtpmmgr.a $(BUILD)/lib
 $(BUILD)/vtpmctl: $(BUILD)/src/vtpmctl/main.o $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
-$(BUILD)/tpmsend: $(BUILD)/tests/tools/tpmsend.o $(BUILD)/libvtpmcore.a
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
-
-# The hostile tpmif peer: libtpmfront is linked by file, as the library under test.
-$(BUILD)/tpmif_peer: $(BUILD)/tests/tools/tpmif_peer.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so.0
-	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -Wl,-rpath,'$$ORIGIN' -pthread -o $@
+# Tools link libtpmfront by file (the library under test) and find it beside them.
+$(TOOL_BIN): $(BUILD)/%: $(BUILD)/tests/tools/%.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $(filter %.o %.a,$^) -L$(BUILD) -ltpmfront \
+		-Wl,-rpath,'$$ORIGIN' -pthread -o $@
 
 $(BUILD)/bench_tpm: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@
