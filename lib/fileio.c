@@ -110,3 +110,24 @@ fail:
 	errno = e;
 	return -1;
 }
+
+int file_mkdirs(const char *path, int mode)
+{
+	char p[4096];
+	size_t n = strlen(path);
+
+	if (n == 0 || n >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	memcpy(p, path, n + 1);
+	for (char *s = p + 1; *s; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(p, (mode_t)mode) < 0 && errno != EEXIST)
+			return -1;
+		*s = '/';
+	}
+	return mkdir(p, (mode_t)mode) < 0 && errno != EEXIST ? -1 : 0;
+}

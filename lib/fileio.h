@@ -20,4 +20,7 @@ int file_read(int dirfd, const char *name, size_t max, uint8_t **out, size_t *le
 /* Replaces name atomically and durably. 0, -1 (old file intact), or FILE_RENAMED_UNSYNCED. */
 int file_write_durable(int dirfd, const char *name, const uint8_t *data, size_t len, int mode);
 
+/* Creates path and any missing parents (mkdir -p); existing ones are fine. */
+int file_mkdirs(const char *path, int mode);
+
 #endif

@@ -18,6 +18,7 @@
 #include "config.h"
 #include "control.h"
 #include "crypto.h"
+#include "devtpm.h"
 #include "fileio.h"
 #include "log.h"
 #include "mgr.h"
@@ -69,6 +70,38 @@ static void signal_event(struct ev_loop *loop, int fd, int rev, void *arg)
 		ev_set_deadline(loop, fd, 100);
 	if (shutting_down && !vtpms_any(m))
 		ev_stop(loop);
+}
+
+/*
+ * The hardware TPM: the configured TCTI; else /dev/tpmrm0 if present; else,
+ * only when told --dev, a software stand-in. Never silently a software TPM.
+ */
+static int choose_tpm(struct mgr *m)
+{
+	char tcti[4300];
+
+	if (m->cfg.dev && m->cfg.tcti) {
+		log_err("--dev and a configured tcti exclude each other");
+		return -1;
+	}
+	if (m->cfg.tcti)
+		return 0;
+	if (!m->cfg.dev) {
+		if (access("/dev/tpmrm0", R_OK | W_OK) == 0) {
+			m->cfg.tcti = strdup(MGR_DEFAULT_TCTI);
+			return m->cfg.tcti ? 0 : -1;
+		}
+		log_err("no hardware TPM: /dev/tpmrm0 is absent and no tcti is configured "
+			"(--dev runs a software stand-in, NOT SECURE)");
+		return -1;
+	}
+	m->dev_pid = devtpm_start(m->cfg.data_dir, m->cfg.run_dir, tcti, sizeof(tcti));
+	if (m->dev_pid < 0) {
+		m->dev_pid = 0;
+		return -1;
+	}
+	m->cfg.tcti = strdup(tcti);
+	return m->cfg.tcti ? 0 : -1;
 }
 
 static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
@@ -124,12 +157,7 @@ int main(int argc, char **argv)
 	if (logfd >= 0 && dup2(logfd, STDERR_FILENO) < 0)
 		goto out;
 	log_init("vtpmmgr", NULL, logfd, LOG_INFO);
-	if (!m->cfg.tcti) {
-		log_err("no hardware TPM configured (tcti) ");
-		goto out;
-	}
-	if ((mkdir(m->cfg.data_dir, 0700) < 0 && errno != EEXIST) ||
-	    (mkdir(m->cfg.run_dir, 0755) < 0 && errno != EEXIST)) {
+	if (file_mkdirs(m->cfg.data_dir, 0700) < 0 || file_mkdirs(m->cfg.run_dir, 0755) < 0) {
 		log_err("cannot create %s or %s: %s", m->cfg.data_dir, m->cfg.run_dir, strerror(errno));
 		goto out;
 	}
@@ -137,6 +165,8 @@ int main(int argc, char **argv)
 	(void)mkdir(path, 0700);
 	m->datafd = open(m->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->datafd < 0)
+		goto out;
+	if (choose_tpm(m) < 0)
 		goto out;
 	m->hw = hwtpm_open(m->cfg.tcti);
 	if (!m->hw) {
@@ -190,6 +220,7 @@ out:
 	vtpms_stop_all(m);
 	store_close(m->st);
 	hwtpm_close(m->hw);
+	devtpm_stop(m->dev_pid);
 	explicit_bzero(m->root, sizeof(m->root));
 	if (sigfd >= 0)
 		close(sigfd);

@@ -27,6 +27,7 @@ struct mgr {
 	int datafd;
 	struct inst *insts;
 	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */
+	pid_t dev_pid;				/* --dev: the software stand-in, or 0 */
 	int exit_code;
 };
 

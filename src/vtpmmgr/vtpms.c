@@ -318,6 +318,11 @@ void vtpms_reap(struct mgr *m)
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		if (pid == m->dev_pid) {
+			log_err("the software stand-in TPM exited: no TPM any more");
+			m->dev_pid = 0;
+			continue;
+		}
 		for (struct inst *i = m->insts; i; i = i->next) {
 			if (i->pid == pid) {
 				report_exit(i, status);

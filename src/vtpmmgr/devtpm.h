@@ -1,0 +1,16 @@
+/*
+ * devtpm: `vtpmmgr --dev`, a software TPM (swtpm) standing in for the
+ * hardware TPM, with its state in DATA/dev-tpm. NOT SECURE: the "hardware"
+ * secrets then sit on the same disk as everything they protect. For demos
+ * and machines without a TPM; the manager says so loudly at every start.
+ */
+#ifndef VTPMMGR_DEVTPM_H
+#define VTPMMGR_DEVTPM_H
+
+#include <sys/types.h>
+
+/* Starts swtpm; fills tcti ("swtpm:path=...") and returns its pid, or -1. */
+pid_t devtpm_start(const char *data_dir, const char *run_dir, char *tcti, size_t n);
+void devtpm_stop(pid_t pid);
+
+#endif
