@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# `make demo`: starts one vtpm in a temporary directory, drives it with
-# tpm2-tools over the swtpm protocol, restarts it, shows the state survived,
-# and cleans up. Usage: scripts/demo.sh BUILD_DIR
+# `make demo`: the host system in a temporary directory. Starts vtpmmgr
+# with a software stand-in for the hardware TPM, creates two vTPMs, shows
+# they are independent TPMs, uses them with tpm2-tools (PCRs, sealing),
+# restarts everything, shows the data survived, and cleans up.
+# Usage: scripts/demo.sh BUILD_DIR
 set -euo pipefail
 build=$(cd "${1:-build}" && pwd)
-vtpm="$build/vtpm"
 dir=$(mktemp -d /tmp/vtpm-demo.XXXXXX)
-pid=
+mgr_pid=
 cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  [ -n "$mgr_pid" ] && kill "$mgr_pid" 2>/dev/null && wait "$mgr_pid" 2>/dev/null
   rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -17,56 +18,73 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
 # Without a resource manager every tool leaves its objects loaded, and a TPM
 # has only three object slots: flush transient objects after each tool.
-runf() { run "$@"; tpm2_flushcontext -t; }
+runf() { run "$@"; tpm2_flushcontext -T "$TCTI" -t; }
+export VTPMMGR_SOCKET="$dir/run/control.sock"
+vtpmctl() { "$build/vtpmctl" "$@"; }
 
-start() {
-  "$vtpm" serve --tpmstate dir="$dir/state" \
-    --server type=unixio,path="$dir/tpm.sock" --ctrl type=unixio,path="$dir/tpm.sock.ctrl" \
-    --flags not-need-init,startup-clear --pid file="$dir/vtpm.pid" --log file="$dir/vtpm.log" &
-  pid=$!
-  for _ in $(seq 100); do [ -s "$dir/vtpm.pid" ] && return 0; sleep 0.05; done
-  echo "vtpm did not start; log:" >&2; cat "$dir/vtpm.log" >&2; exit 1
+start_manager() {
+  "$build/vtpmmgr" --dev --data-dir "$dir/data" --run-dir "$dir/run" \
+    --log "$dir/vtpmmgr.log" --pid "$dir/vtpmmgr.pid" &
+  mgr_pid=$!
+  for _ in $(seq 200); do [ -s "$dir/vtpmmgr.pid" ] && return 0; sleep 0.05; done
+  echo "vtpmmgr did not start:"; cat "$dir/vtpmmgr.log"; exit 1
 }
-stop() { kill "$pid"; wait "$pid" || true; pid=; }
+stop_manager() { kill "$mgr_pid"; wait "$mgr_pid" || true; mgr_pid=; rm -f "$dir/vtpmmgr.pid"; }
+wait_vtpm() { for _ in $(seq 200); do [ -S "$1" ] && return 0; sleep 0.05; done; echo "no $1"; exit 1; }
 
-export TPM2TOOLS_TCTI="swtpm:path=$dir/tpm.sock"
+say "Start the manager (--dev: a software TPM stands in for the hardware TPM)"
+echo "$ vtpmmgr --dev --data-dir $dir/data --run-dir $dir/run"
+start_manager
+grep -E "NOT SECURE|root secret|ready" "$dir/vtpmmgr.log" | sed 's/^[^ ]* /  /'
 
-say "Start a vTPM (TPM 2.0, state in $dir/state)"
-echo "$ vtpm serve --tpmstate dir=$dir/state --server type=unixio,path=$dir/tpm.sock --ctrl type=unixio,path=$dir/tpm.sock.ctrl --flags not-need-init,startup-clear"
-start
-echo "vtpm pid $pid; tpm2-tools reach it with -T $TPM2TOOLS_TCTI"
+say "Create and start two vTPMs, each with its own swtpm-protocol socket"
+a=$(vtpmctl create --group demo --dev "server=unix:$dir/a.sock,ctrl=unix:$dir/a.sock.ctrl,flags=startup-clear")
+b=$(vtpmctl create --group demo --dev "server=unix:$dir/b.sock,ctrl=unix:$dir/b.sock.ctrl,flags=startup-clear")
+echo "vTPM A: $a"; echo "vTPM B: $b"
+vtpmctl start "$a" >/dev/null; vtpmctl start "$b" >/dev/null
+wait_vtpm "$dir/a.sock"; wait_vtpm "$dir/b.sock"
+run "$build/vtpmctl" list
 
-say "Random bytes from the vTPM"
-run tpm2_getrandom --hex 16; echo
+say "They are different TPMs: different endorsement keys"
+for v in a b; do
+  TCTI="swtpm:path=$dir/$v.sock"
+  tpm2_createek -T "$TCTI" -Q -c - -G rsa -u "$dir/ek-$v.pub" >/dev/null
+  tpm2_flushcontext -T "$TCTI" -t
+  echo "EK of $v: $(sha256sum < "$dir/ek-$v.pub" | cut -c1-32)..."
+done
+cmp -s "$dir/ek-a.pub" "$dir/ek-b.pub" && { echo "same EK: not independent"; exit 1; }
 
-say "Extend PCR 16 and read it back"
-run tpm2_pcrreset 16
-run tpm2_pcrextend 16:sha256=$(printf 'hello vtpm' | sha256sum | cut -d' ' -f1)
-run tpm2_pcrread sha256:16
+say "...with separate PCRs: extend PCR 16 of A only"
+TCTI="swtpm:path=$dir/a.sock"
+run tpm2_pcrextend -T "$TCTI" 16:sha256=$(printf 'measured into A' | sha256sum | cut -d' ' -f1)
+for v in a b; do echo "PCR 16 of $v: $(tpm2_pcrread -T "swtpm:path=$dir/$v.sock" sha256:16 | grep -o '0x[0-9A-F]*')"; done
 
-say "Create a primary key, a signing key under it, sign and verify"
-runf tpm2_createprimary -Q -C o -G ecc -c "$dir/primary.ctx"
-runf tpm2_create -Q -C "$dir/primary.ctx" -G ecc -u "$dir/key.pub" -r "$dir/key.priv"
-runf tpm2_load -Q -C "$dir/primary.ctx" -u "$dir/key.pub" -r "$dir/key.priv" -c "$dir/key.ctx"
-echo "a message worth signing" > "$dir/msg"
-runf tpm2_sign -Q -c "$dir/key.ctx" -g sha256 -o "$dir/sig" "$dir/msg"
-runf tpm2_verifysignature -Q -c "$dir/key.ctx" -g sha256 -m "$dir/msg" -s "$dir/sig"
-echo "signature verified"
+say "Seal a secret in vTPM A and unseal it"
+printf 'the launch codes' > "$dir/secret"
+runf tpm2_createprimary -T "$TCTI" -Q -C o -G ecc -c "$dir/prim.ctx"
+runf tpm2_create -T "$TCTI" -Q -C "$dir/prim.ctx" -i "$dir/secret" -u "$dir/seal.pub" -r "$dir/seal.priv"
+runf tpm2_load -T "$TCTI" -Q -C "$dir/prim.ctx" -u "$dir/seal.pub" -r "$dir/seal.priv" -c "$dir/seal.ctx"
+run tpm2_unseal -T "$TCTI" -c "$dir/seal.ctx"; echo
+tpm2_flushcontext -T "$TCTI" -t
 
-say "Store a secret in NV index 0x1500016"
-run tpm2_nvdefine -Q 0x1500016 -C o -s 32 -a "ownerread|ownerwrite|authread|authwrite"
-printf 'survives restarts, crash-safe...' > "$dir/secret"
-run tpm2_nvwrite -Q 0x1500016 -C o -i "$dir/secret"
+say "Keep the secret in A's NV too: the state on disk is encrypted, so it is nowhere in the data directory"
+run tpm2_nvdefine -T "$TCTI" -Q 0x1500016 -C o -s 16 -a "ownerread|ownerwrite"
+run tpm2_nvwrite -T "$TCTI" -Q 0x1500016 -C o -i "$dir/secret"
+ls -l "$dir/data/vtpm/$a"
+if grep -raq 'the launch codes' "$dir/data"; then echo "found in plaintext!"; exit 1; fi
+echo "grep for the secret: not found"
 
-say "Stop the vTPM (automatic TPM2_Shutdown), start it again"
-stop
-ls -la "$dir/state"
-start
+say "Restart everything: the manager stops each vTPM (orderly TPM2_Shutdown) and brings them back"
+stop_manager
+start_manager
+wait_vtpm "$dir/a.sock"; wait_vtpm "$dir/b.sock"
+run "$build/vtpmctl" status
 
-say "Read the NV index back after the restart"
-run tpm2_nvread 0x1500016 -C o -s 32; echo
+say "The sealed secret survived: load and unseal it again"
+runf tpm2_createprimary -T "$TCTI" -Q -C o -G ecc -c "$dir/prim.ctx"
+runf tpm2_load -T "$TCTI" -Q -C "$dir/prim.ctx" -u "$dir/seal.pub" -r "$dir/seal.priv" -c "$dir/seal.ctx"
+run tpm2_unseal -T "$TCTI" -c "$dir/seal.ctx"; echo
+tpm2_flushcontext -T "$TCTI" -t
+run tpm2_nvread -T "$TCTI" 0x1500016 -C o -s 16; echo
 
-say "What vtpm logged"
-cat "$dir/vtpm.log"
-
-say "Done: the same vTPM, its keys and NV, survived a restart. Cleaning up."
+say "Done. Cleaning up $dir"
