@@ -196,6 +196,10 @@ static int mssim_kv(const char *opt, char *key, char *val, void *ctx)
 		return parse_int(opt, key, val, 10, 1, 65534, &o->mssim_port);
 	if (!strcmp(key, "bindaddr"))
 		return set_str(&o->mssim_bindaddr, val);
+	if (!strcmp(key, "cmdfd"))
+		return parse_int(opt, key, val, 10, 0, 1 << 20, &o->mssim_fds[0]);
+	if (!strcmp(key, "platfd"))
+		return parse_int(opt, key, val, 10, 0, 1 << 20, &o->mssim_fds[1]);
 	return unknown_key(opt, key);
 }
 
@@ -207,6 +211,8 @@ static int tpmif_kv(const char *opt, char *key, char *val, void *ctx)
 		return set_str(&o->tpmif_path, val);
 	if (!strcmp(key, "mode"))
 		return parse_int(opt, key, val, 8, 0, 07777, &o->tpmif_mode);
+	if (!strcmp(key, "fd"))
+		return parse_int(opt, key, val, 10, 0, 1 << 20, &o->tpmif_fd);
 	return unknown_key(opt, key);
 }
 
@@ -240,9 +246,9 @@ void opts_usage(const char *prog)
 	       "  -p, --port P                   same as --server type=tcp,port=P\n"
 	       "  --ctrl type=tcp|unixio[,port=P|,path=P][,bindaddr=A][,fd=N|,clientfd=N]\n"
 	       "         [,mode=0770][,terminate] control channel (swtpm tpm_ioctl protocol)\n"
-	       "  --mssim port=P[,bindaddr=A]    mssim simulator protocol: command port P,\n"
+	       "  --mssim port=P[,bindaddr=A]|cmdfd=N,platfd=M  mssim protocol: command port P,\n"
 	       "                                 platform port P+1 (loopback by default)\n"
-	       "  --tpmif path=P[,mode=0770]    tpmif backend: frontends rendezvous on socket P\n"
+	       "  --tpmif path=P[,mode=0770]|fd=N  tpmif backend: frontends rendezvous on socket P\n"
 	       "                                 and share pages with vtpm (libtpmfront)\n"
 	       "  --manager fd=N                 state sealed by vtpmmgr, reached over the tpmif\n"
 	       "                                 rendezvous socket N (set up by vtpmmgr)\n"
@@ -289,7 +295,8 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	endpoint_init(&o->server);
 	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = -1;
+	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = -1;
+	o->mssim_fds[0] = o->mssim_fds[1] = -1;
 	o->log_level = -1;
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
@@ -361,7 +368,12 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
 		return -1;
 	}
-	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port && !o->tpmif_path) {
+	if ((o->mssim_fds[0] >= 0) != (o->mssim_fds[1] >= 0)) {
+		fprintf(stderr, "vtpm: --mssim: cmdfd and platfd come together\n");
+		return -1;
+	}
+	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port &&
+	    o->mssim_fds[0] < 0 && !o->tpmif_path && o->tpmif_fd < 0) {
 		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
 		return -1;
 	}

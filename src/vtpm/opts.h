@@ -35,8 +35,10 @@ struct opts {
 	int manager_fd;		/* rendezvous socket to vtpmmgr, or -1: plain state */
 	char *name;		/* log prefix id (the vTPM's UUID under vtpmmgr) */
 	int tpmif_mode;
+	int tpmif_fd;		/* ...or a listening socket handed in, or -1 */
 	int mssim_port;		/* 0 = off; platform port is +1 */
 	char *mssim_bindaddr;
+	int mssim_fds[2];	/* listening command/platform sockets handed in, or -1 */
 	bool not_need_init;
 	enum engine_startup startup;
 	bool reject_locality_4;

@@ -510,18 +510,20 @@ struct server *server_new(const struct opts *o)
 		goto fail;
 	if (o->ctrl.type != EP_NONE && open_endpoint(s, &o->ctrl, CONN_CTRL, "control") < 0)
 		goto fail;
-	if (o->mssim_port) {
+	if (o->mssim_port || o->mssim_fds[0] >= 0) {
 		struct endpoint cmd = { .type = EP_TCP, .bindaddr = o->mssim_bindaddr,
-					.port = o->mssim_port, .fd = -1, .clientfd = -1 };
+					.port = o->mssim_port, .fd = o->mssim_fds[0], .clientfd = -1 };
 		struct endpoint plat = cmd;
 
 		plat.port = o->mssim_port + 1;
+		plat.fd = o->mssim_fds[1];
 		if (open_endpoint(s, &cmd, CONN_MSSIM_CMD, "mssim command") < 0 ||
 		    open_endpoint(s, &plat, CONN_MSSIM_PLAT, "mssim platform") < 0)
 			goto fail;
 	}
-	if (o->tpmif_path) {
-		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_mode, o->reject_locality_4);
+	if (o->tpmif_path || o->tpmif_fd >= 0) {
+		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_fd, o->tpmif_mode,
+					    o->reject_locality_4);
 		if (!s->tpmif)
 			goto fail;
 	}

@@ -99,7 +99,7 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	ts->frontends = f;
 }
 
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int mode,
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
 				      bool reject_locality_4)
 {
 	struct tpmif_server *ts = calloc(1, sizeof(*ts));
@@ -108,10 +108,15 @@ struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, in
 		return NULL;
 	ts->loop = loop;
 	ts->reject_locality_4 = reject_locality_4;
-	ts->path = strdup(path);
-	ts->lfd = sock_listen_unix(path, mode >= 0 ? mode : 0770);
-	if (!ts->path || ts->lfd < 0 || ev_add(loop, ts->lfd, EV_READ, accept_event, ts) < 0) {
-		log_err("cannot listen for tpmif frontends on %s: %s", path, strerror(errno));
+	if (fd >= 0) {
+		ts->lfd = sock_set_nonblock(fd) < 0 ? -1 : fd;
+	} else {
+		ts->path = strdup(path);
+		ts->lfd = ts->path ? sock_listen_unix(path, mode >= 0 ? mode : 0770) : -1;
+	}
+	if (ts->lfd < 0 || ev_add(loop, ts->lfd, EV_READ, accept_event, ts) < 0) {
+		log_err("cannot listen for tpmif frontends on %s: %s", path ? path : "the fd handed in",
+			strerror(errno));
 		tpmif_server_free(ts);
 		return NULL;
 	}
@@ -131,7 +136,8 @@ void tpmif_server_free(struct tpmif_server *ts)
 	if (ts->lfd >= 0) {
 		ev_del(ts->loop, ts->lfd);
 		close(ts->lfd);
-		(void)unlink(ts->path);
+		if (ts->path)
+			(void)unlink(ts->path);
 	}
 	free(ts->path);
 	free(ts);

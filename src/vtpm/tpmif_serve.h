@@ -16,7 +16,8 @@
 
 struct tpmif_server;
 
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int mode,
+/* Listens on path, or on the listening socket fd when fd >= 0. */
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
 				      bool reject_locality_4);
 void tpmif_server_free(struct tpmif_server *ts);
 

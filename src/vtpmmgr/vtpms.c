@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sock.h"
 
 #define ARGV_MAX	24
 #define STOP_WAIT_MS	5000
@@ -149,84 +150,160 @@ static bool safe_path(const char *p)
 	return true;
 }
 
-static bool safe_port(const char *p)
+static int safe_port(const char *p)
 {
 	char *end;
 	long v = strtol(p, &end, 10);
 
-	return *p && !*end && v > 0 && v < 65535;
+	return *p && !*end && v > 0 && v < 65535 ? (int)v : 0;
 }
 
-/*
- * Turns the device line into vtpm options (appended to argv, strings in
- * buf). Returns 0, or -1 with a message in err.
- */
-static int device_args(const char *config, const char **argv, int *argc, char *buf, size_t buflen,
-		       char *err, size_t errlen)
+/* One listener of a device line; the manager opens it, the vtpm inherits it. */
+struct listen_spec {
+	const char *opt;	/* vtpm option taking it: --server, --ctrl, --tpmif, --mssim */
+	char path[128];		/* unix socket path, or "" for TCP */
+	int port;
+};
+
+struct device {
+	struct listen_spec l[5];	/* server, ctrl, tpmif, mssim command, mssim platform */
+	int n;
+	char flags[32];			/* "startup-clear" ..., or "" */
+};
+
+static int parse_device(const char *config, struct device *d, char *err, size_t errlen)
 {
 	char copy[STORE_CONFIG_MAX + 1], *save = NULL;
-	size_t used = 0;
 
+	memset(d, 0, sizeof(*d));
 	snprintf(copy, sizeof(copy), "%s", config);
 	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(tok, '='), arg[160];
-		const char *opt;
+		char *val = strchr(tok, '=');
+		struct listen_spec *l = &d->l[d->n];
 
 		if (!val) {
 			snprintf(err, errlen, "device setting '%s' is not key=value", tok);
 			return -1;
 		}
 		*val++ = '\0';
-		if ((!strcmp(tok, "server") || !strcmp(tok, "ctrl")) && !strncmp(val, "unix:", 5) &&
-		    safe_path(val + 5)) {
-			snprintf(arg, sizeof(arg), "type=unixio,path=%s,mode=0660", val + 5);
-			opt = !strcmp(tok, "server") ? "--server" : "--ctrl";
-		} else if ((!strcmp(tok, "server") || !strcmp(tok, "ctrl")) && !strncmp(val, "tcp:", 4) &&
-			   safe_port(val + 4)) {
-			snprintf(arg, sizeof(arg), "type=tcp,port=%s", val + 4);
-			opt = !strcmp(tok, "server") ? "--server" : "--ctrl";
+		if (d->n >= 4)
+			goto bad;
+		if (!strcmp(tok, "server") || !strcmp(tok, "ctrl")) {
+			l->opt = !strcmp(tok, "server") ? "--server" : "--ctrl";
+			if (!strncmp(val, "unix:", 5) && safe_path(val + 5))
+				snprintf(l->path, sizeof(l->path), "%s", val + 5);
+			else if (!strncmp(val, "tcp:", 4) && safe_port(val + 4))
+				l->port = safe_port(val + 4);
+			else
+				goto bad;
+			d->n++;
 		} else if (!strcmp(tok, "tpmif") && safe_path(val)) {
-			snprintf(arg, sizeof(arg), "path=%s,mode=0660", val);
-			opt = "--tpmif";
+			l->opt = "--tpmif";
+			snprintf(l->path, sizeof(l->path), "%s", val);
+			d->n++;
 		} else if (!strcmp(tok, "mssim") && safe_port(val)) {
-			snprintf(arg, sizeof(arg), "port=%s", val);
-			opt = "--mssim";
+			l->opt = "--mssim";
+			l->port = safe_port(val);
+			l[1] = *l;
+			l[1].port++;
+			d->n += 2;
 		} else if (!strcmp(tok, "flags") &&
 			   (!strcmp(val, "startup-clear") || !strcmp(val, "startup-state") ||
 			    !strcmp(val, "startup-none"))) {
-			snprintf(arg, sizeof(arg), "not-need-init,%s", val);
-			opt = "--flags";
+			snprintf(d->flags, sizeof(d->flags), "%s", val);
 		} else {
-			snprintf(err, errlen, "bad device setting %s=%s (server|ctrl=unix:/path|tcp:port, "
-				 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none)",
-				 tok, val);
-			return -1;
+			goto bad;
 		}
-		if (*argc + 2 >= ARGV_MAX || used + strlen(arg) + 1 > buflen) {
-			snprintf(err, errlen, "too many device settings");
-			return -1;
-		}
-		argv[(*argc)++] = opt;
-		argv[(*argc)++] = strcpy(buf + used, arg);
-		used += strlen(arg) + 1;
+		continue;
+bad:
+		snprintf(err, errlen, "bad device setting %s=%s (server|ctrl=unix:/path|tcp:port, "
+			 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none; "
+			 "at most four listeners)", tok, val);
+		return -1;
 	}
 	return 0;
 }
 
 int vtpms_check_config(const char *config, char *err, size_t errlen)
 {
-	const char *argv[ARGV_MAX];
-	char buf[2048];
-	int argc = 0;
+	struct device d;
 
-	return device_args(config, argv, &argc, buf, sizeof(buf), err, errlen);
+	return parse_device(config, &d, err, errlen);
+}
+
+/* Opens the listeners of d as lfds[] (the caller closes them). */
+static int open_listeners(const struct device *d, int *lfds)
+{
+	for (int k = 0; k < d->n; k++) {
+		lfds[k] = d->l[k].path[0] ? sock_listen_unix(d->l[k].path, 0660)
+					  : sock_listen_tcp(NULL, d->l[k].port);
+		if (lfds[k] < 0) {
+			log_err("cannot listen on %s%s (port %d): %s", d->l[k].path,
+				d->l[k].path[0] ? "" : "127.0.0.1", d->l[k].port, strerror(errno));
+			while (k-- > 0)
+				close(lfds[k]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The vtpm options naming the inherited listeners: descriptor first + k. */
+static int listener_args(const struct device *d, int first, const char **argv, int *argc,
+			 char *buf, size_t buflen)
+{
+	size_t used = 0;
+
+	for (int k = 0; k < d->n; k++) {
+		char arg[64];
+		const char *type = d->l[k].path[0] ? "unixio" : "tcp";
+
+		if (!strcmp(d->l[k].opt, "--tpmif"))
+			snprintf(arg, sizeof(arg), "fd=%d", first + k);
+		else if (!strcmp(d->l[k].opt, "--mssim"))
+			snprintf(arg, sizeof(arg), "cmdfd=%d,platfd=%d", first + k, first + k + 1);
+		else
+			snprintf(arg, sizeof(arg), "type=%s,fd=%d", type, first + k);
+		if (*argc + 2 >= ARGV_MAX || used + strlen(arg) + 1 > buflen)
+			return -1;
+		argv[(*argc)++] = d->l[k].opt;
+		argv[(*argc)++] = strcpy(buf + used, arg);
+		used += strlen(arg) + 1;
+		if (!strcmp(d->l[k].opt, "--mssim"))
+			k++;	/* the platform port went with it */
+	}
+	return 0;
+}
+
+/*
+ * In the child: the manager channel becomes fd 3 and the listeners 4...;
+ * every other descriptor but stdio is closed; then exec. Never returns.
+ */
+static void exec_child(const char **argv, int channel, const int *lfds, int n)
+{
+	int fds[1 + 5];
+	sigset_t none;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* move everything above the targets first, so no dup2 overwrites a source */
+	fds[0] = fcntl(channel, F_DUPFD, 64);
+	for (int k = 0; k < n; k++)
+		fds[1 + k] = fcntl(lfds[k], F_DUPFD, 64);
+	for (int k = 0; k <= n; k++)
+		if (fds[k] < 0 || dup2(fds[k], VTPMS_CHANNEL_FD + k) < 0)
+			_exit(127);
+	close_range(VTPMS_CHANNEL_FD + 1 + (unsigned)n, ~0u, 0);
+	execv(argv[0], (char *const *)argv);
+	_exit(127);
 }
 
 int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 {
 	const char *argv[ARGV_MAX];
 	char buf[2048], dir[4096], dirarg[4200], err[256], name[37];
-	int argc = 0, sv[2];
+	int argc = 0, sv[2], lfds[5];
+	struct device d;
 	struct inst *i;
 	pid_t pid;
 
@@ -246,43 +323,39 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 	argv[argc++] = "fd=3";
 	argv[argc++] = "--name";
 	argv[argc++] = name;
-	if (device_args(v->config, argv, &argc, buf, sizeof(buf), err, sizeof(err)) < 0) {
+	if (parse_device(v->config, &d, err, sizeof(err)) < 0 ||
+	    listener_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, buf, sizeof(buf)) < 0) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
 	}
-	argv[argc] = NULL;
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) ||
-	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return -1;
-	i = calloc(1, sizeof(*i));
-	if (!i) {
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
+	if (d.flags[0]) {
+		static char flags[48];
+		snprintf(flags, sizeof(flags), "not-need-init,%s", d.flags);
+		argv[argc++] = "--flags";
+		argv[argc++] = flags;
 	}
+	argv[argc] = NULL;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	/* the manager opens the listeners: the vtpm never needs to create a socket */
+	if (open_listeners(&d, lfds) < 0)
+		return -1;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		goto fail_lfds;
+	i = calloc(1, sizeof(*i));
+	if (!i)
+		goto fail_sv;
 	pid = fork();
 	if (pid < 0) {
 		free(i);
-		close(sv[0]);
-		close(sv[1]);
-		return -1;
+		goto fail_sv;
 	}
-	if (pid == 0) {
-		/* the channel is fd 3; every other descriptor but stdio is closed */
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		if (sv[1] == VTPMS_CHANNEL_FD)
-			(void)fcntl(sv[1], F_SETFD, 0);
-		else if (dup2(sv[1], VTPMS_CHANNEL_FD) < 0)
-			_exit(127);
-		close_range(VTPMS_CHANNEL_FD + 1, ~0u, 0);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
+	if (pid == 0)
+		exec_child(argv, sv[1], lfds, d.n);
 	close(sv[1]);
+	for (int k = 0; k < d.n; k++)
+		close(lfds[k]);
 	i->m = m;
 	i->pid = pid;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
@@ -299,6 +372,13 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 	}
 	log_info("vtpm %s started (pid %d)", name, (int)pid);
 	return 0;
+fail_sv:
+	close(sv[0]);
+	close(sv[1]);
+fail_lfds:
+	for (int k = 0; k < d.n; k++)
+		close(lfds[k]);
+	return -1;
 }
 
 static void report_exit(struct inst *i, int status)
