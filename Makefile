@@ -31,10 +31,10 @@ UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 FUZZ_BIN := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
-VTPM_LIBS := -ltpms -lcrypto
+VTPM_LIBS := -ltpms -lseccomp -lcrypto
 MGR_SRC := $(filter-out src/vtpmmgr/main.c,$(wildcard src/vtpmmgr/*.c))
 MGR_OBJ := $(MGR_SRC:%.c=$(BUILD)/%.o)
-MGR_LIBS := -lsqlite3 -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lcrypto
+MGR_LIBS := -lsqlite3 -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lseccomp -lcrypto
 
 # libtpmfront and its TCTI are shared objects: their code is built -fPIC.
 FRONT_LIB_SRC := lib/tpmif.c lib/xsmsg.c lib/sock.c lib/buf.c lib/tpm.c src/tpmfront/tpmfront.c

@@ -8,8 +8,10 @@
 #include <fcntl.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -34,6 +36,23 @@ static void print_capabilities(bool tpm2)
 	       "\"tpm-send-command-header\", \"flags-opt-startup\", \"nvram-backend-dir\", "
 	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\" ], \"version\": \"%s\" }\n",
 	       VTPM_VERSION);
+}
+
+/*
+ * Under vtpmmgr the process arrives sandboxed; the manager's filter still
+ * allowed the execve that started us. From here on there is none.
+ */
+static int forbid_exec(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+	int rc = -1;
+
+	if (ctx && seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 0) == 0 &&
+	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0) == 0 &&
+	    (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) && seccomp_load(ctx) == 0)
+		rc = 0;
+	seccomp_release(ctx);
+	return rc;
 }
 
 static int write_pid(const struct opts *o)
@@ -110,7 +129,8 @@ int main(int argc, char **argv)
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
 	log_init("vtpm", o.name, logfd, lvl);
 
-	nv = nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
+	nv = o.state_fd >= 0 ? nv_open_fd(o.state_fd, o.tpm2, o.state_mode)
+			     : nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
 	if (!nv) {
 		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
 		goto out;
@@ -137,6 +157,10 @@ int main(int argc, char **argv)
 	srv = server_new(&o);
 	if (!srv || (keeper && server_add_lifeline(srv, keeper_socket(keeper)) < 0))
 		goto out;
+	if (keeper && forbid_exec() < 0) {
+		log_err("cannot forbid exec: %s", strerror(errno));
+		goto out;
+	}
 	if (o.daemonize && daemon(1, 0) < 0) {
 		log_err("daemon: %s", strerror(errno));
 		goto out;

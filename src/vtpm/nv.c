@@ -114,6 +114,20 @@ struct nv *nv_open(const char *dir, bool tpm2, int file_mode)
 	return nv;
 }
 
+struct nv *nv_open_fd(int dirfd, bool tpm2, int file_mode)
+{
+	struct nv *nv = calloc(1, sizeof(*nv));
+
+	if (!nv)
+		return NULL;
+	snprintf(nv->dir, sizeof(nv->dir), "(directory fd %d)", dirfd);
+	nv->tpm2 = tpm2;
+	nv->mode = file_mode > 0 ? file_mode : 0600;
+	nv->lockfd = -1;
+	nv->dirfd = dirfd;
+	return nv;
+}
+
 void nv_set_keeper(struct nv *nv, const struct nv_keeper *keeper)
 {
 	nv->keeper = keeper;

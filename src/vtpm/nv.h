@@ -20,6 +20,8 @@ struct nv;
 
 /* Opens (creating with 0700 if absent) dir; prefix names files per TPM version. */
 struct nv *nv_open(const char *dir, bool tpm2, int file_mode);
+/* Same, over a directory descriptor handed in (taken over). */
+struct nv *nv_open_fd(int dirfd, bool tpm2, int file_mode);
 void nv_close(struct nv *nv);
 /*
  * The manager side of sealed mode: load answers with the vTPM's UUID and

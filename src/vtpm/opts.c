@@ -104,6 +104,11 @@ static int tpmstate_kv(const char *opt, char *key, char *val, void *ctx)
 
 	if (!strcmp(key, "dir"))
 		return set_str(&o->state_dir, val);
+	if (!strcmp(key, "dirfd")) {
+		if (parse_int(opt, key, val, 10, 0, 1 << 20, &o->state_fd) < 0)
+			return -1;
+		return set_str(&o->state_dir, "(handed in)");
+	}
 	if (!strcmp(key, "backend-uri")) {
 		if (!val || strncmp(val, "dir://", 6) != 0) {
 			fprintf(stderr, "vtpm: --tpmstate: only dir:// backends are supported\n");
@@ -239,7 +244,8 @@ void opts_usage(const char *prog)
 	       "  serve    the same options, TPM 2.0 unless --tpm1.2\n"
 	       "\n"
 	       "  --tpm2 | --tpm1.2              TPM version\n"
-	       "  --tpmstate dir=DIR[,mode=0600] state directory (locked; every write fsync'd)\n"
+	       "  --tpmstate dir=DIR[,mode=0600] state directory (locked; every write fsync'd);\n"
+	       "                                 dirfd=N: a directory descriptor handed in\n"
 	       "  --server type=tcp[,port=P][,bindaddr=A][,fd=N][,disconnect]\n"
 	       "  --server type=unixio[,path=P][,fd=N][,mode=0770]\n"
 	       "                                 data channel (TPM commands, optional MSSIM prefix)\n"
@@ -295,7 +301,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	memset(o, 0, sizeof(*o));
 	endpoint_init(&o->server);
 	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = -1;
+	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
 	o->mssim_fds[0] = o->mssim_fds[1] = -1;
 	o->log_level = -1;
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {

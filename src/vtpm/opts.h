@@ -28,6 +28,7 @@ struct endpoint {
 struct opts {
 	bool tpm2;
 	char *state_dir;
+	int state_fd;		/* state directory handed in as a descriptor, or -1 */
 	int state_mode;
 	struct endpoint server;
 	struct endpoint ctrl;

@@ -1,6 +1,6 @@
 /*
  * config: "key = value" lines, '#' comments. Keys: data_dir, run_dir, tcti,
- * pcrs, counter_index, vtpm_binary, log_file.
+ * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file.
  */
 #include "config.h"
 
@@ -49,6 +49,19 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 				where, val);
 			return -1;
 		}
+		return 0;
+	}
+	if (!strcmp(key, "vtpm_uid_base") || !strcmp(key, "vtpm_uid_count")) {
+		char *end;
+		unsigned long v;
+
+		errno = 0;
+		v = strtoul(val, &end, 0);
+		if (errno || *end || v == 0 || v > 0x7fffffff) {
+			fprintf(stderr, "vtpmmgr: %s: %s must be a number from 1 to 2^31-1\n", where, key);
+			return -1;
+		}
+		*(key[9] == 'b' ? &c->uid_base : &c->uid_count) = (uint32_t)v;
 		return 0;
 	}
 	if (!strcmp(key, "counter_index")) {
@@ -143,6 +156,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 
 	memset(c, 0, sizeof(*c));
 	c->counter_index = MGR_DEFAULT_COUNTER;
+	c->uid_base = MGR_DEFAULT_UID_BASE;
+	c->uid_count = MGR_DEFAULT_UID_COUNT;
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;

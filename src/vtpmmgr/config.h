@@ -17,6 +17,8 @@
 #define MGR_DEFAULT_TCTI	"device:/dev/tpmrm0"
 #define MGR_DEFAULT_PCRS	"sha256:0,2,4,7"
 #define MGR_DEFAULT_COUNTER	0x01500110u
+#define MGR_DEFAULT_UID_BASE	400000u
+#define MGR_DEFAULT_UID_COUNT	65536u
 
 struct mgr_config {
 	char *config_file;
@@ -25,6 +27,8 @@ struct mgr_config {
 	char *tcti;		/* NULL: not configured */
 	struct hwtpm_pcrsel pcrs;
 	uint32_t counter_index;
+	uint32_t uid_base;	/* vtpms run as uid_base .. uid_base + uid_count - 1 */
+	uint32_t uid_count;
 	char *vtpm_binary;
 	char *log_file;
 	char *pid_file;

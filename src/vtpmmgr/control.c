@@ -85,9 +85,9 @@ static int json_vtpm(struct mgr *m, const struct store_vtpm *v, char *out, size_
 
 	store_uuid_format(v->uuid, u);
 	return snprintf(out, n,
-			"{\"uuid\":\"%s\",\"group\":\"%s\",\"tpm\":\"%s\",\"running\":%s,\"pid\":%d,"
+			"{\"uuid\":\"%s\",\"group\":\"%s\",\"tpm\":\"%s\",\"uid\":%u,\"running\":%s,\"pid\":%d,"
 			"\"autostart\":%s,\"device\":\"%s\",\"state_seq\":%llu}",
-			u, v->group, v->tpm2 ? "2.0" : "1.2", running ? "true" : "false",
+			u, v->group, v->tpm2 ? "2.0" : "1.2", v->uid, running ? "true" : "false",
 			running ? (int)pid : 0, v->flags & STORE_FLAG_AUTOSTART ? "true" : "false",
 			v->config, (unsigned long long)v->rec[VTPM_BLOB_PERMANENT - 1].seq);
 }
@@ -149,6 +149,16 @@ static void do_create(struct ctl_conn *c, char *args)
 		v.uuid[6] = (uint8_t)((v.uuid[6] & 0x0f) | 0x40);
 		v.uuid[8] = (uint8_t)((v.uuid[8] & 0x3f) | 0x80);
 	}
+	/* its own uid: the lowest of the range no other vTPM has */
+	for (v.uid = c->m->cfg.uid_base; v.uid < c->m->cfg.uid_base + c->m->cfg.uid_count; v.uid++) {
+		bool used = false;
+		for (size_t i = 0; i < store_count(c->m->st) && !used; i++)
+			used = store_at(c->m->st, i)->uid == v.uid;
+		if (!used)
+			break;
+	}
+	if (v.uid >= c->m->cfg.uid_base + c->m->cfg.uid_count)
+		return reply_err(c, "no free uid left in the configured range");
 	if (store_add(c->m->st, &v) < 0)
 		return reply_err(c, errno == EEXIST ? "a vTPM with this UUID exists" : "cannot record the vTPM");
 	store_uuid_format(v.uuid, u);

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mgr.h"
 #include "rootkey.h"
+#include "sandbox.h"
 #include "store.h"
 #include "vtpms.h"
 
@@ -161,8 +162,15 @@ int main(int argc, char **argv)
 		log_err("cannot create %s or %s: %s", m->cfg.data_dir, m->cfg.run_dir, strerror(errno));
 		goto out;
 	}
+	/* search-only for others: each vtpm reaches its own 0700 directory, lists nothing */
 	snprintf(path, sizeof(path), "%s/vtpm", m->cfg.data_dir);
-	(void)mkdir(path, 0700);
+	if ((mkdir(path, 0711) < 0 && errno != EEXIST) || chmod(m->cfg.data_dir, 0711) < 0 ||
+	    chmod(path, 0711) < 0) {
+		log_err("cannot prepare %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!sandbox_landlock_abi())
+		log_warn("this kernel has no Landlock: vtpms are confined by uid and seccomp only");
 	m->datafd = open(m->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->datafd < 0)
 		goto out;

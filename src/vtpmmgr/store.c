@@ -98,7 +98,7 @@ const struct store_vtpm *store_find(const struct store *st, const uint8_t uuid[V
 /* Digest over every row, in a canonical order (the in-memory array order is the uuid order). */
 static int rows_digest(const struct store *st, uint8_t out[CRYPTO_DIGEST_SIZE])
 {
-	size_t per = VTPM_UUID_SIZE + 4 + STORE_GROUP_MAX + 1 + 4 + 4 + STORE_CONFIG_MAX + 3 * REC_PLAIN;
+	size_t per = VTPM_UUID_SIZE + 4 + STORE_GROUP_MAX + 1 + 4 + 4 + 4 + STORE_CONFIG_MAX + 3 * REC_PLAIN;
 	size_t cap = 8 + st->n * per;
 	uint8_t *p = malloc(cap);
 	struct buf b;
@@ -116,6 +116,7 @@ static int rows_digest(const struct store *st, uint8_t out[CRYPTO_DIGEST_SIZE])
 		buf_put_bytes(&b, v->group, strlen(v->group));
 		buf_put_u8(&b, v->tpm2);
 		buf_put_u32(&b, v->flags);
+		buf_put_u32(&b, v->uid);
 		buf_put_u32(&b, (uint32_t)strlen(v->config));
 		buf_put_bytes(&b, v->config, strlen(v->config));
 		for (int t = 0; t < 3; t++) {
@@ -180,13 +181,14 @@ static int write_vtpm(struct store *st, const struct store_vtpm *v)
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO vtpm(uuid, grp, tpm2, flags, config) VALUES(?,?,?,?,?)",
+			       "INSERT OR REPLACE INTO vtpm(uuid, grp, tpm2, flags, config, uid) VALUES(?,?,?,?,?,?)",
 			       -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_bind_blob(s, 1, v->uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_text(s, 2, v->group, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_int(s, 3, v->tpm2) == SQLITE_OK &&
 	    sqlite3_bind_int64(s, 4, v->flags) == SQLITE_OK &&
 	    sqlite3_bind_text(s, 5, v->config, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 6, v->uid) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
 	sqlite3_finalize(s);
@@ -418,7 +420,7 @@ static int load_rows(struct store *st)
 	sqlite3_stmt *s = NULL;
 	int r, rc = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT uuid, grp, tpm2, flags, config FROM vtpm", -1, &s,
+	if (sqlite3_prepare_v2(st->db, "SELECT uuid, grp, tpm2, flags, config, uid FROM vtpm", -1, &s,
 			       NULL) != SQLITE_OK)
 		return -1;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -434,6 +436,7 @@ static int load_rows(struct store *st)
 		strcpy(v.config, c);
 		v.tpm2 = sqlite3_column_int(s, 2) != 0;
 		v.flags = (uint32_t)sqlite3_column_int64(s, 3);
+		v.uid = (uint32_t)sqlite3_column_int64(s, 5);
 		if (keep_sorted_insert(st, &v) < 0)
 			goto out;
 	}
@@ -525,7 +528,8 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 	if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
 	    exec(st, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
 		     "CREATE TABLE IF NOT EXISTS vtpm(uuid BLOB PRIMARY KEY, grp TEXT NOT NULL,"
-		     " tpm2 INTEGER NOT NULL, flags INTEGER NOT NULL, config TEXT NOT NULL);"
+		     " tpm2 INTEGER NOT NULL, flags INTEGER NOT NULL, config TEXT NOT NULL,"
+		     " uid INTEGER NOT NULL);"
 		     "CREATE TABLE IF NOT EXISTS record(uuid BLOB NOT NULL, type INTEGER NOT NULL,"
 		     " blob BLOB NOT NULL, PRIMARY KEY(uuid, type))") < 0)
 		goto fail;

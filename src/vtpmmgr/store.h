@@ -33,6 +33,7 @@ struct store_vtpm {
 	char group[STORE_GROUP_MAX + 1];
 	bool tpm2;
 	uint32_t flags;
+	uint32_t uid;				/* the vtpm runs as this uid and gid */
 	char config[STORE_CONFIG_MAX + 1];	/* device line: server=..., ctrl=... */
 	struct mgr_record rec[3];		/* by VTPM_BLOB_* - 1 */
 };

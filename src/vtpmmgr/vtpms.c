@@ -6,6 +6,7 @@
  */
 #include "vtpms.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox.h"
 #include "sock.h"
 
 #define ARGV_MAX	24
@@ -169,6 +171,7 @@ struct device {
 	struct listen_spec l[5];	/* server, ctrl, tpmif, mssim command, mssim platform */
 	int n;
 	char flags[32];			/* "startup-clear" ..., or "" */
+	char binary[128];		/* another vtpm executable (canary, tests), or "" */
 };
 
 static int parse_device(const char *config, struct device *d, char *err, size_t errlen)
@@ -207,6 +210,8 @@ static int parse_device(const char *config, struct device *d, char *err, size_t 
 			l[1] = *l;
 			l[1].port++;
 			d->n += 2;
+		} else if (!strcmp(tok, "binary") && safe_path(val)) {
+			snprintf(d->binary, sizeof(d->binary), "%s", val);
 		} else if (!strcmp(tok, "flags") &&
 			   (!strcmp(val, "startup-clear") || !strcmp(val, "startup-state") ||
 			    !strcmp(val, "startup-none"))) {
@@ -217,7 +222,8 @@ static int parse_device(const char *config, struct device *d, char *err, size_t 
 		continue;
 bad:
 		snprintf(err, errlen, "bad device setting %s=%s (server|ctrl=unix:/path|tcp:port, "
-			 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none; "
+			 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none, "
+			 "binary=/path; "
 			 "at most four listeners)", tok, val);
 		return -1;
 	}
@@ -275,13 +281,31 @@ static int listener_args(const struct device *d, int first, const char **argv, i
 	return 0;
 }
 
+/* chown of a state directory and the files in it (it holds no subdirectories) */
+static int chown_tree(const char *dir, uid_t uid)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int rc = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, "..") &&
+		    fchownat(dirfd(d), e->d_name, uid, uid, AT_SYMLINK_NOFOLLOW) < 0)
+			rc = -1;
+	closedir(d);
+	return rc;
+}
+
 /*
  * In the child: the manager channel becomes fd 3 and the listeners 4...;
  * every other descriptor but stdio is closed; then exec. Never returns.
  */
-static void exec_child(const char **argv, int channel, const int *lfds, int n)
+static void exec_child(const char **argv, int channel, const int *lfds, int n,
+		       const struct store_vtpm *v, int statefd)
 {
-	int fds[1 + 5];
+	int fds[1 + 5 + 1];
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -290,10 +314,13 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n)
 	fds[0] = fcntl(channel, F_DUPFD, 64);
 	for (int k = 0; k < n; k++)
 		fds[1 + k] = fcntl(lfds[k], F_DUPFD, 64);
-	for (int k = 0; k <= n; k++)
+	fds[1 + n] = fcntl(statefd, F_DUPFD, 64);
+	for (int k = 0; k <= n + 1; k++)
 		if (fds[k] < 0 || dup2(fds[k], VTPMS_CHANNEL_FD + k) < 0)
 			_exit(127);
-	close_range(VTPMS_CHANNEL_FD + 1 + (unsigned)n, ~0u, 0);
+	close_range(VTPMS_CHANNEL_FD + 2 + (unsigned)n, ~0u, 0);
+	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, argv[0]) < 0)
+		_exit(126);
 	execv(argv[0], (char *const *)argv);
 	_exit(127);
 }
@@ -301,8 +328,8 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n)
 int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 {
 	const char *argv[ARGV_MAX];
-	char buf[2048], dir[4096], dirarg[4200], err[256], name[37];
-	int argc = 0, sv[2], lfds[5];
+	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
+	int argc = 0, sv[2], lfds[5], statefd = -1;
 	struct device d;
 	struct inst *i;
 	pid_t pid;
@@ -313,19 +340,24 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 	}
 	store_uuid_format(v->uuid, name);
 	vtpms_state_dir(m, v->uuid, dir, sizeof(dir));
-	snprintf(dirarg, sizeof(dirarg), "dir=%s", dir);
-	argv[argc++] = m->cfg.vtpm_binary;
+	if (parse_device(v->config, &d, err, sizeof(err)) < 0) {
+		log_err("vtpm %s: %s", name, err);
+		errno = EINVAL;
+		return -1;
+	}
+	argv[argc++] = d.binary[0] ? d.binary : m->cfg.vtpm_binary;
 	argv[argc++] = "serve";
 	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
+	/* the state directory is handed in too: the vtpm needs no path to it */
+	snprintf(dirarg, sizeof(dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d.n);
 	argv[argc++] = "--tpmstate";
 	argv[argc++] = dirarg;
 	argv[argc++] = "--manager";
 	argv[argc++] = "fd=3";
 	argv[argc++] = "--name";
 	argv[argc++] = name;
-	if (parse_device(v->config, &d, err, sizeof(err)) < 0 ||
-	    listener_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, buf, sizeof(buf)) < 0) {
-		log_err("vtpm %s: %s", name, err);
+	if (listener_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, buf, sizeof(buf)) < 0) {
+		log_err("vtpm %s: too many options", name);
 		errno = EINVAL;
 		return -1;
 	}
@@ -336,11 +368,19 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 		argv[argc++] = flags;
 	}
 	argv[argc] = NULL;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	/* the state directory and its files belong to the vtpm's own uid */
+	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || chown_tree(dir, v->uid) < 0) {
+		log_err("vtpm %s: cannot prepare %s: %s", name, dir, strerror(errno));
+		return -1;
+	}
+	statefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (statefd < 0)
 		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
-	if (open_listeners(&d, lfds) < 0)
+	if (open_listeners(&d, lfds) < 0) {
+		close(statefd);
 		return -1;
+	}
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail_lfds;
 	i = calloc(1, sizeof(*i));
@@ -352,8 +392,9 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(argv, sv[1], lfds, d.n);
+		exec_child(argv, sv[1], lfds, d.n, v, statefd);
 	close(sv[1]);
+	close(statefd);
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
 	i->m = m;
@@ -378,6 +419,7 @@ fail_sv:
 fail_lfds:
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
+	close(statefd);
 	return -1;
 }
 

@@ -1,0 +1,195 @@
+/*
+ * sandbox: runs in the manager's forked child between fork and exec: plain
+ * syscalls only, no logging; a failure shows as the child's exit status.
+ * Order matters: ids first (setuid needs no seccomp allowance then), no new
+ * privileges (required by both Landlock and unprivileged seccomp), Landlock,
+ * seccomp last.
+ */
+#include "sandbox.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <grp.h>
+#include <linux/landlock.h>
+#include <seccomp.h>
+#include <stddef.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER	(1ULL << 13)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE	(1ULL << 14)
+#endif
+
+int sandbox_landlock_abi(void)
+{
+	long v = syscall(SYS_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+
+	return v > 0 ? (int)v : 0;
+}
+
+static int add_fd(int ruleset, int fd, uint64_t access)
+{
+	struct landlock_path_beneath_attr pb = { .allowed_access = access, .parent_fd = fd };
+
+	return (int)syscall(SYS_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+}
+
+static int add_path(int ruleset, const char *path, uint64_t access)
+{
+	int fd = open(path, O_PATH | O_CLOEXEC), rc;
+
+	if (fd < 0)
+		return errno == ENOENT ? 0 : -1;	/* /lib64 may not exist */
+	rc = add_fd(ruleset, fd, access);
+	close(fd);
+	return rc;
+}
+
+/*
+ * The ELF interpreter of binary (PT_INTERP): the kernel opens it for
+ * execution too, so it needs the execute right; no other file gets it.
+ */
+static int elf_interp(const char *binary, char *out, size_t n)
+{
+	Elf64_Ehdr eh;
+	Elf64_Phdr ph;
+	int fd = open(binary, O_RDONLY | O_CLOEXEC), rc = -1;
+
+	if (fd < 0)
+		return -1;
+	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
+	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph) || eh.e_phnum > 64)
+		goto out;
+	for (int i = 0; i < eh.e_phnum; i++) {
+		if (pread(fd, &ph, sizeof(ph), (off_t)(eh.e_phoff + (uint64_t)i * sizeof(ph))) !=
+		    (ssize_t)sizeof(ph))
+			goto out;
+		if (ph.p_type != PT_INTERP)
+			continue;
+		if (ph.p_filesz == 0 || ph.p_filesz > n ||
+		    pread(fd, out, ph.p_filesz, (off_t)ph.p_offset) != (ssize_t)ph.p_filesz ||
+		    out[ph.p_filesz - 1] != '\0')
+			goto out;
+		rc = 0;
+		break;
+	}
+out:
+	close(fd);
+	return rc;
+}
+
+static int landlock(int state_dirfd, const char *binary)
+{
+	int abi = sandbox_landlock_abi(), rs, rc = -1;
+	char interp[256];
+	uint64_t fs = (LANDLOCK_ACCESS_FS_MAKE_SYM << 1) - 1;	/* every ABI 1 right */
+	uint64_t read = LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+	uint64_t state = read | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+			 LANDLOCK_ACCESS_FS_MAKE_REG;
+
+	if (abi == 0)
+		return 0;	/* no Landlock: uid, seccomp and fds passed in still hold */
+	if (abi >= 2)
+		fs |= LANDLOCK_ACCESS_FS_REFER;
+	if (abi >= 3) {
+		fs |= LANDLOCK_ACCESS_FS_TRUNCATE;
+		state |= LANDLOCK_ACCESS_FS_TRUNCATE;
+	}
+	struct landlock_ruleset_attr attr = { .handled_access_fs = fs };
+	rs = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (rs < 0)
+		return -1;
+	/*
+	 * The loader reads libraries and OpenSSL its configuration; nothing else
+	 * is readable (not /usr/bin: the loader cannot be made to run a program).
+	 */
+	if (elf_interp(binary, interp, sizeof(interp)) < 0)
+		goto out;
+	if (add_path(rs, "/usr/lib", read) < 0 || add_path(rs, "/lib", read) < 0 ||
+	    add_path(rs, "/lib64", read) < 0 || add_path(rs, "/usr/lib64", read) < 0 ||
+	    add_path(rs, "/etc", read) < 0 || add_path(rs, "/usr/share/zoneinfo", read) < 0 ||
+	    add_path(rs, interp, LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
+	    add_path(rs, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE) < 0 ||
+	    add_path(rs, "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
+	    add_path(rs, binary, LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
+	    add_fd(rs, state_dirfd, state) < 0)
+		goto out;
+	rc = (int)syscall(SYS_landlock_restrict_self, rs, 0);
+out:
+	close(rs);
+	return rc;
+}
+
+/* What a vtpm calls once running, and what the loader calls to get it there. */
+static const int allowed[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64), SCMP_SYS(close), SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(lseek),
+	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise),
+	SCMP_SYS(brk), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(stat),
+	SCMP_SYS(lstat), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
+	SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(fcntl),
+	SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
+	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlink),
+	SCMP_SYS(unlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(getdents64),
+	SCMP_SYS(futex), SCMP_SYS(getrandom), SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres),
+	SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
+	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getppid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
+	SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getresuid), SCMP_SYS(getresgid),
+	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(signalfd4), SCMP_SYS(sendto),
+	SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(accept),
+	SCMP_SYS(accept4), SCMP_SYS(shutdown), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(arch_prctl),
+	SCMP_SYS(set_tid_address), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64),
+	SCMP_SYS(execve), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield),
+	SCMP_SYS(restart_syscall), SCMP_SYS(getcwd), SCMP_SYS(umask), SCMP_SYS(seccomp),
+	SCMP_SYS(prctl), SCMP_SYS(ftruncate), SCMP_SYS(memfd_create),
+	SCMP_SYS(socketpair),	/* AF_UNIX only: the event channel to the manager */
+};
+
+/* Refused with EPERM, so a vtpm that tries learns no and keeps running. */
+static const int refused[] = {
+	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind),
+	SCMP_SYS(listen), SCMP_SYS(execveat),
+};
+
+static int seccomp(void)
+{
+	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
+	int rc = -1;
+
+	if (!ctx)
+		return -1;
+	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
+			goto out;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
+		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0) < 0)
+			goto out;
+	/* isatty() on stdio asks TCGETS; no other ioctl */
+	if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TCGETS)) < 0)
+		goto out;
+	rc = seccomp_load(ctx);
+out:
+	seccomp_release(ctx);
+	return rc;
+}
+
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary)
+{
+	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -1;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	if (landlock(state_dirfd, binary) < 0)
+		return -1;
+	return seccomp();
+}

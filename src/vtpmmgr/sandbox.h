@@ -1,0 +1,21 @@
+/*
+ * sandbox: the least privilege Linux gives a vtpm, applied by the manager
+ * in the forked child before exec, so it holds even for a vtpm binary that
+ * is hostile from its first instruction: its own uid and gid, no
+ * supplementary groups, no new privileges, Landlock (where the kernel has
+ * it) limiting files to its own state directory plus read-only system
+ * files and its own executable, and a default-deny seccomp allow-list:
+ * creating, binding or connecting sockets fails with EPERM (the listeners
+ * are handed in), anything outside the list kills the process.
+ */
+#ifndef VTPMMGR_SANDBOX_H
+#define VTPMMGR_SANDBOX_H
+
+#include <sys/types.h>
+
+/* Applies it all to the calling process; -1 with errno (the child then exits). */
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary);
+/* The Landlock ABI version the kernel offers, or 0 (logged once by the manager). */
+int sandbox_landlock_abi(void);
+
+#endif
