@@ -44,7 +44,7 @@ FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti
 
 .PHONY: all deps check check-one demo bench fuzz clean
 BENCH_SRC := $(wildcard bench/*.c)
-BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm)
+BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm $(BUILD)/bench_tpmif)
 
 # Test tools: each tests/tools/NAME.c is one program, $(BUILD)/NAME.
 TOOL_SRC := $(wildcard tests/tools/*.c)
@@ -100,6 +100,10 @@ $(BUILD)/vtpmctl: $(BUILD)/src/vtpmctl/main.o $(BUILD)/libvtpmcore.a
 $(TOOL_BIN): $(BUILD)/%: $(BUILD)/tests/tools/%.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $(filter %.o %.a,$^) -L$(BUILD) -ltpmfront \
 		-Wl,-rpath,'$$ORIGIN' -pthread -o $@
+
+# the tpmif round trip links libtpmfront, as a client would
+$(BUILD)/bench_tpmif: $(BUILD)/bench/tpmif/bench_tpmif.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $(filter %.o %.a,$^) -L$(BUILD) -ltpmfront -Wl,-rpath,'$$ORIGIN' -o $@
 
 $(BUILD)/bench_tpm: $(BENCH_SRC:%.c=$(BUILD)/%.o) $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ $(VTPM_LIBS) -o $@

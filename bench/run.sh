@@ -227,4 +227,47 @@ Legend
             or tens of ms).
 EOF
 echo
+
+# tpmif: GetRandom(32) over the shared-page ring (libtpmfront) next to the
+# Unix data sockets of a vtpm (the same process) and of swtpm, driven by
+# bench_tpmif in one process, interleaved rounds. Both ring halves spin on
+# the shared page before they sleep, which pays when they run on different
+# CPUs and not when they share one, so it runs in both placements: all on
+# the pinned CPU, as above, then the client on another CPU than the daemons.
+bench_tpmif=$BUILD/bench_tpmif
+if [ -x "$bench_tpmif" ] && [ "$vtpm_bin" = "$BUILD/vtpm" ]; then
+  mkdir -p "$dir/tpmif.state"
+  "${pin[@]}" "$vtpm_bin" serve --tpmstate dir="$dir/tpmif.state" \
+    --tpmif path="$dir/tpmif.sock" --server type=unixio,path="$dir/tpmif.data" \
+    --flags not-need-init,startup-clear >>"$dir/tpmif.log" 2>&1 &
+  pids+=($!)
+  for _ in $(seq 200); do
+    ss -Hxl src "$dir/tpmif.sock" | grep -q . && ss -Hxl src "$dir/tpmif.data" | grep -q . && break
+    sleep 0.05
+  done
+  tpmif_args=(-r 10 -n 2000 -w 2000)
+  [[ " ${BENCH_ARGS:-} " == *" -q "* ]] && tpmif_args=(-r 3 -n 500 -w 500)
+  tpmif_targets=("tpmif=tpmif:$dir/tpmif.sock" "vtpm=unix:$dir/tpmif.data" "swtpm=unix:$dir/swtpm.data")
+  other=$(taskset -cp $$ 2>/dev/null | sed 's/.*: //' | tr ',' '\n' |
+    awk -F- '{ for (i = $1; i <= ($2 == "" ? $1 : $2); i++) print i }' | grep -vx "$cpu" | head -n 1)
+  # run_tpmif PREFIX...: one bench_tpmif run, its table without the TSV lines
+  run_tpmif() {
+    "$@" "$bench_tpmif" "${tpmif_args[@]}" "${tpmif_targets[@]}" >"$dir/tpmif.out" ||
+      { echo "bench: bench_tpmif failed" >&2; return 1; }
+    grep -v '^result' "$dir/tpmif.out"
+  }
+  echo
+  if [ "$cpu" = none ]; then
+    echo "tpmif, unpinned:"
+  else
+    echo "tpmif, client and daemons on CPU $cpu:"
+  fi
+  run_tpmif "${pin[@]}"
+  if [ "$cpu" != none ] && [ -n "$other" ]; then
+    echo
+    echo "tpmif, client on CPU $other, daemons on CPU $cpu:"
+    run_tpmif taskset -c "$other"
+  fi
+fi
+
 echo "total time: $((SECONDS - t_start)) s"

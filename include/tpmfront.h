@@ -34,7 +34,11 @@ int tpmfront_send(struct tpmfront *tf, const uint8_t *cmd, size_t len);
  * after tpmfront_cancel; EMSGSIZE: larger than cap, or than the ring.
  */
 int tpmfront_recv(struct tpmfront *tf, uint8_t *rsp, size_t cap, size_t *len, int timeout_ms);
-/* Asks the backend to cancel the command in flight. */
+/*
+ * Asks the backend to cancel the command in flight. It may complete anyway
+ * (tpmfront_recv returns its answer) or abort (ECANCELED); once the answer
+ * is posted, or with nothing in flight, this does nothing.
+ */
 int tpmfront_cancel(struct tpmfront *tf);
 /* send + recv, waiting forever. */
 int tpmfront_transmit(struct tpmfront *tf, const uint8_t *cmd, size_t len,

@@ -9,8 +9,11 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -21,6 +24,16 @@
 
 #define SPIN_MIN_NS	2000u
 #define SPIN_MAX_NS	200000u
+/*
+ * Spin this long before yielding between looks at the page. Why: a peer
+ * on our CPU (one CPU, or the scheduler woke it here) cannot answer while
+ * we spin, so without a yield every spin runs to its end. With the peer on
+ * another CPU a short answer comes within this pure spin, and no yield is
+ * paid.
+ */
+#ifndef SPIN_PURE_NS
+#define SPIN_PURE_NS	1000u
+#endif
 
 static struct tpmif_shared_page *hdr(const struct tpmif_ring *r)
 {
@@ -64,7 +77,17 @@ int tpmif_take_evtchn(int fd)
 int tpmif_notify(struct tpmif_ring *r)
 {
 	const char one = 1;
+	int queued;
 
+	/*
+	 * An event channel is a pending bit, not a counter: while an earlier
+	 * notification is still unread the peer wakes anyway, and another byte
+	 * only adds a buffer for it to free later (hundreds pile up while both
+	 * sides catch each other by spinning, and draining them costs tens of
+	 * microseconds). So at most one is left queued.
+	 */
+	if (ioctl(r->evtchn, SIOCOUTQ, &queued) == 0 && queued > 0)
+		return 0;
 	for (;;) {
 		if (send(r->evtchn, &one, 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1)
 			return 0;
@@ -102,7 +125,7 @@ static inline void cpu_relax(void)
 
 bool tpmif_spin_while(const struct tpmif_ring *r, uint8_t from, unsigned spin_ns)
 {
-	uint64_t end = now_ns() + spin_ns;
+	uint64_t start = now_ns(), t;
 
 	for (;;) {
 		for (int i = 0; i < 64; i++) {
@@ -110,8 +133,11 @@ bool tpmif_spin_while(const struct tpmif_ring *r, uint8_t from, unsigned spin_ns
 				return true;
 			cpu_relax();
 		}
-		if (now_ns() >= end)
+		t = now_ns() - start;
+		if (t >= spin_ns)
 			return false;
+		if (t >= SPIN_PURE_NS)
+			sched_yield();
 	}
 }
 
@@ -150,7 +176,20 @@ int tpmif_front_submit(struct tpmif_ring *r, const uint8_t *cmd, size_t len, uin
 
 int tpmif_front_cancel(struct tpmif_ring *r)
 {
-	set_state(r, TPMIF_STATE_CANCEL);
+	uint8_t expect = TPMIF_STATE_SUBMIT;
+
+	/*
+	 * Only a request still in flight is cancelled. Once the backend wrote
+	 * FINISH (or IDLE) the answer stands: a CANCEL over it would be
+	 * acknowledged with IDLE for a command that did run, its answer lost
+	 * (a key it created stays loaded), and a CANCEL with nothing in flight
+	 * would make the next submit fail with EBUSY until it is acknowledged.
+	 * The compare-and-swap settles the race with the backend's FINISH.
+	 */
+	if (!__atomic_compare_exchange_n(&hdr(r)->state, &expect, TPMIF_STATE_CANCEL, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return 0;
+	r->last_written = TPMIF_STATE_CANCEL;
 	return tpmif_notify(r);
 }
 
@@ -163,10 +202,13 @@ int tpmif_front_wait(struct tpmif_ring *r, int timeout_ms)
 {
 	uint64_t t0 = now_ns(), took;
 	struct pollfd pfd = { .fd = r->evtchn, .events = POLLIN };
+	unsigned spin = r->spin_ns;
 	uint8_t s;
 
-	/* the backend is likely running now: watch the page before sleeping */
-	(void)tpmif_spin_while(r, r->last_written, r->spin_ns);
+	/* the backend is likely running now: watch the page before sleeping, not past the timeout */
+	if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < spin)
+		spin = (unsigned)timeout_ms * 1000000u;
+	(void)tpmif_spin_while(r, r->last_written, spin);
 	while (!front_done(s = tpmif_state(r))) {
 		int left = -1;
 
@@ -178,6 +220,15 @@ int tpmif_front_wait(struct tpmif_ring *r, int timeout_ms)
 		if (timeout_ms >= 0) {
 			uint64_t el = (now_ns() - t0) / 1000000u;
 			if (el >= (uint64_t)timeout_ms) {
+				/*
+				 * answers caught by spinning left their notifications
+				 * unread: consume them, so that a caller polling the
+				 * event channel sleeps until this answer's, then look
+				 * once more in case it came meanwhile
+				 */
+				tpmif_drain(r);
+				if (front_done(s = tpmif_state(r)))
+					break;
 				errno = ETIMEDOUT;
 				return -1;
 			}

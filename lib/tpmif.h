@@ -38,7 +38,10 @@ size_t tpmif_capacity(size_t map_size, unsigned nr_extra);
 void tpmif_front_init(struct tpmif_ring *r, unsigned nr_extra);
 /* Copies cmd in, sets locality and length, then SUBMIT, then notifies. -1 EMSGSIZE/EBUSY. */
 int tpmif_front_submit(struct tpmif_ring *r, const uint8_t *cmd, size_t len, uint8_t locality);
-/* Sets CANCEL and notifies (allowed at any time). */
+/*
+ * Sets CANCEL over a SUBMIT still in flight and notifies. Once the backend
+ * answered (FINISH or IDLE) it does nothing and returns 0: the answer stands.
+ */
 int tpmif_front_cancel(struct tpmif_ring *r);
 /*
  * Waits until the backend wrote FINISH or IDLE; returns that state, or -1
