@@ -346,6 +346,20 @@ static const char *state_name(int type)
 	}
 }
 
+/* True if a stopped TPM has a permanent state to start from (cached or stored). */
+static bool permanent_present(void)
+{
+	uint8_t *blob = NULL;
+	uint32_t len = 0;
+	bool present = engine_get_state(TPMLIB_STATE_PERMANENT, &blob, &len) == TPM_SUCCESS && len > 0;
+
+	if (blob) {
+		explicit_bzero(blob, len);
+		free(blob);
+	}
+	return present;
+}
+
 uint32_t engine_set_state(int type, const uint8_t *blob, uint32_t len)
 {
 	const char *name = state_name(type);
@@ -357,6 +371,17 @@ uint32_t engine_set_state(int type, const uint8_t *blob, uint32_t len)
 		return TPM_INVALID_POSTINIT;
 	if (type == TPMLIB_STATE_SAVE_STATE && eng.tpm2)
 		return len == 0 ? TPM_SUCCESS : TPM_BAD_PARAMETER;
+	if (type == TPMLIB_STATE_PERMANENT && len == 0) {
+		/* an empty permanent state would be a wiped TPM: never by a control client */
+		log_err("empty permanent state blob refused; stored state untouched");
+		return TPM_BAD_PARAMETER;
+	}
+	if (type == TPMLIB_STATE_VOLATILE && len > 0 && !permanent_present()) {
+		/* libtpms validates volatile state against the permanent one and
+		 * dereferences NULL when there is none (found by fuzz_ctrl) */
+		log_err("volatile state offered without a permanent state; refused");
+		return TPM_BAD_PARAMETER;
+	}
 	/* libtpms test-unmarshals first: a blob it cannot read never reaches disk */
 	rc = TPMLIB_SetState((enum TPMLIB_StateType)type, len ? blob : NULL, len);
 	if (rc != TPM_SUCCESS) {
