@@ -12,12 +12,17 @@
  * target (parsed by tpm_wire.c) and, defensively, every reply of a worker.
  *
  * Usage: bench_tpm [-c] [-q] [-o CMD] NAME=floor[:SWTPM_PERMALL] | NAME=unix:PATH ...
+ *        bench_tpm -w TIMEOUT_MS SOCKET_PATH ...
  *   -c  check: one operation of each command per target, print seed ids
  *   -q  quick: 3 rounds of a tenth of the operations
  *   -o  only the command named CMD (getrandom, pcr_extend, create_ecc,
- *       create_rsa, sign_ecdsa)
+ *       create_rsa, sign_ecdsa; nv_write runs only when named here)
+ *   -w  wait until each daemon answers a GetRandom (run by run_mgr.sh to
+ *       time starts): connect and ask again until it does or TIMEOUT_MS
+ *       (shared by all) passes; print when, as CLOCK_REALTIME microseconds
  * Output (stdout, tab-separated): "config CMD ROUNDS OPS", "seed NAME HEX",
- * "result CMD NAME OPS_PER_S P50_US P99_US"; progress goes to stderr.
+ * "result CMD NAME OPS_PER_S P50_US P99_US"; with -w "ready PATH US" or
+ * "notready PATH REASON" per socket; progress goes to stderr.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -25,6 +30,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +56,10 @@
 #define RANDOM_BYTES 32u
 #define SWTPM_BLOB_HEADER 10u
 #define SWTPM_TAG_DATA 1u
+#define NV_INDEX 0x01000100u /* the NV_Write benchmark's ordinary index */
+#define NV_WRITE_BYTES 64u
+#define READY_RETRY_NS 200000u /* -w: pause between attempts */
+#define READY_RANDOM_BYTES 8u
 
 enum bench_cmd {
 	BENCH_GET_RANDOM = 1,
@@ -57,6 +67,7 @@ enum bench_cmd {
 	BENCH_CREATE_ECC,
 	BENCH_CREATE_RSA,
 	BENCH_SIGN,
+	BENCH_NV_WRITE,
 	BENCH_SEED_ID, /* untimed: the owner SRK's name, to compare seeds */
 	BENCH_CMD_LAST = BENCH_SEED_ID,
 };
@@ -66,19 +77,23 @@ struct bench_spec {
 	const char *name;
 	unsigned rounds;
 	unsigned ops;
+	int opt_in; /* runs only when named by -o */
 };
 
 /*
  * Rounds x operations per target.  An RSA-2048 primary takes 25-50 ms
  * (prime search, depending on the key), so it gets few operations; the
  * whole run stays around a minute and a half on a 2-core machine.
+ * NV_Write is a durable state write on a daemon (milliseconds when it
+ * fsyncs), so it is opt-in (run_mgr.sh) and gets few operations.
  */
 static const struct bench_spec bench_specs[] = {
-	{ BENCH_GET_RANDOM, "getrandom", 11, 5000 },
-	{ BENCH_PCR_EXTEND, "pcr_extend", 11, 5000 },
-	{ BENCH_CREATE_ECC, "create_ecc", 11, 200 },
-	{ BENCH_CREATE_RSA, "create_rsa", 9, 40 },
-	{ BENCH_SIGN, "sign_ecdsa", 11, 1000 },
+	{ BENCH_GET_RANDOM, "getrandom", 11, 5000, 0 },
+	{ BENCH_PCR_EXTEND, "pcr_extend", 11, 5000, 0 },
+	{ BENCH_CREATE_ECC, "create_ecc", 11, 200, 0 },
+	{ BENCH_CREATE_RSA, "create_rsa", 9, 40, 0 },
+	{ BENCH_SIGN, "sign_ecdsa", 11, 1000, 0 },
+	{ BENCH_NV_WRITE, "nv_write", 11, 100, 1 },
 };
 #define N_SPECS (sizeof(bench_specs) / sizeof(bench_specs[0]))
 
@@ -107,6 +122,8 @@ struct conn {
 	uint32_t floor_cap;
 	uint8_t rbuf[TPM_MAX_RESPONSE];
 	uint32_t sign_key; /* 0 until the signing primary exists */
+	int nv_defined;    /* the NV_Write index exists */
+	uint32_t nv_seq;   /* NV_Write: differs in every write */
 };
 
 static const uint8_t bench_digest[TPM_DIGEST_SIZE] = {
@@ -593,6 +610,60 @@ static int run_fixed(struct conn *c, enum bench_cmd cmd, uint32_t n,
 	return WS_OK;
 }
 
+/*
+ * Runs n NV_Writes of NV_WRITE_BYTES to NV_INDEX, defined first (untimed,
+ * once per worker; an index left by an earlier run is used as it is).
+ * Every write carries the clock and a new sequence number, so each changes
+ * the index, also across runs: libtpms writes no state for a write that
+ * leaves the index as it was.
+ */
+static int run_nv_write(struct conn *c, uint32_t n, uint64_t *lat, uint32_t *rc)
+{
+	uint8_t buf[TPM_MAX_COMMAND], data[NV_WRITE_BYTES];
+	uint32_t i;
+	int st;
+
+	if (!c->nv_defined) {
+		size_t len = tpm_cmd_nv_define(buf, sizeof(buf), NV_INDEX, NV_WRITE_BYTES);
+
+		if (len == 0)
+			return WS_REQUEST;
+		st = conn_call(c, buf, len, rc, tpm_rsp_no_params);
+		if (st == WS_TPM && *rc == TPM_RC_NV_DEFINED)
+			st = WS_OK;
+		if (st != WS_OK)
+			return st;
+		*rc = 0;
+		c->nv_defined = 1;
+	}
+	memset(data, 0xa5, sizeof(data));
+	for (i = 0; i < n; i++) {
+		const uint8_t *rsp;
+		size_t rsp_len, len;
+		uint64_t t0;
+		struct wire_buf d;
+
+		wire_buf_init(&d, data, sizeof(data));
+		wire_put_u64(&d, now_ns());
+		wire_put_u32(&d, ++c->nv_seq);
+		len = tpm_cmd_nv_write(buf, sizeof(buf), NV_INDEX, data,
+				       NV_WRITE_BYTES, 0);
+		if (len == 0)
+			return WS_REQUEST;
+		t0 = now_ns();
+		if (conn_exchange(c, buf, len, &rsp, &rsp_len) != 0) {
+			*rc = (uint32_t)errno;
+			return WS_TRANSPORT;
+		}
+		lat[i] = now_ns() - t0;
+		if (tpm_rsp_no_params(rsp, rsp_len, rc) != 0)
+			return WS_MALFORMED;
+		if (*rc)
+			return WS_TPM;
+	}
+	return WS_OK;
+}
+
 /* Runs n operations of cmd, each latency (ns) into lat: a worker_status. */
 static int worker_run(struct conn *c, enum bench_cmd cmd, uint32_t round,
 		      uint32_t n, uint64_t *lat, uint32_t *rc)
@@ -603,6 +674,8 @@ static int worker_run(struct conn *c, enum bench_cmd cmd, uint32_t round,
 	case BENCH_CREATE_RSA:
 	case BENCH_SEED_ID:
 		return run_create(c, cmd, round, n, lat, rc);
+	case BENCH_NV_WRITE:
+		return run_nv_write(c, n, lat, rc);
 	default:
 		return run_fixed(c, cmd, n, lat, rc);
 	}
@@ -670,6 +743,91 @@ out_close:
 out_free:
 	free(out);
 	free(lat);
+	return ret;
+}
+
+/* ---- -w: wait until daemons answer ---- */
+
+static uint64_t realtime_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/*
+ * One attempt: connect, GetRandom, a whole success response.  Every
+ * blocking step (a connect to a full backlog, the send, the reads) is
+ * bounded by what is left until deadline.  Returns 0, or -1 with errno
+ * (EPROTO: the TPM answered with an error, e.g. not started yet).
+ */
+static int ready_try(const char *path, uint64_t deadline)
+{
+	struct conn c;
+	struct timeval tv;
+	uint8_t cmd[TPM_HEADER_SIZE + 2];
+	const uint8_t *rsp;
+	size_t len = tpm_cmd_get_random(cmd, sizeof(cmd), READY_RANDOM_BYTES);
+	size_t rsp_len;
+	uint64_t left, now = now_ns();
+	uint32_t rc;
+	int ret = -1, err;
+
+	memset(&c, 0, sizeof(c));
+	c.sock = -1;
+	left = deadline > now ? deadline - now : 0;
+	if (left < 1000000u)
+		left = 1000000u; /* at least 1 ms: zero would mean no timeout */
+	tv.tv_sec = (time_t)(left / 1000000000u);
+	tv.tv_usec = (suseconds_t)(left % 1000000000u / 1000u);
+	if (conn_open_unix(&c, path, &rc) != 0) {
+		/* conn_open_unix leaves a socket that did not connect open */
+		if (c.sock >= 0)
+			close(c.sock);
+		errno = (int)rc;
+		return -1;
+	}
+	if (setsockopt(c.sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) != 0 ||
+	    setsockopt(c.sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) != 0)
+		goto out;
+	if (conn_exchange(&c, cmd, len, &rsp, &rsp_len) != 0)
+		goto out;
+	if (tpm_rsp_get_random(rsp, rsp_len, &rc, READY_RANDOM_BYTES) != 0 || rc != 0) {
+		errno = EPROTO;
+		goto out;
+	}
+	ret = 0;
+out:
+	err = errno;
+	close(c.sock);
+	errno = err;
+	return ret;
+}
+
+/* -w: each path in turn, all within timeout_ms of the start; 0 if all answered. */
+static int ready_main(unsigned long timeout_ms, char **paths, int n)
+{
+	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	const struct timespec pause = { 0, READY_RETRY_NS };
+	int i, ret = 0;
+
+	for (i = 0; i < n; i++) {
+		int err;
+
+		while ((err = ready_try(paths[i], deadline) ? errno : 0) != 0 &&
+		       now_ns() < deadline)
+			nanosleep(&pause, NULL);
+		if (err == 0) {
+			printf("ready\t%s\t%llu\n", paths[i],
+			       (unsigned long long)realtime_us());
+		} else {
+			printf("notready\t%s\t%s\n", paths[i],
+			       err == EPROTO ? "TPM error response" : strerror(err));
+			ret = 1;
+		}
+	}
+	fflush(stdout);
 	return ret;
 }
 
@@ -883,9 +1041,12 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: bench_tpm [-c] [-q] [-o CMD] NAME=floor[:SWTPM_PERMALL] | NAME=unix:PATH ...\n"
+		"       bench_tpm -w TIMEOUT_MS SOCKET_PATH ...\n"
 		"  -c  check each target with one operation of each command\n"
 		"  -q  quick run: 3 rounds of a tenth of the operations\n"
-		"  -o  only CMD: getrandom, pcr_extend, create_ecc, create_rsa, sign_ecdsa\n");
+		"  -o  only CMD: getrandom, pcr_extend, create_ecc, create_rsa, sign_ecdsa,\n"
+		"      nv_write (only run when named)\n"
+		"  -w  wait until each daemon answers a GetRandom; print when\n");
 }
 
 int main(int argc, char **argv)
@@ -893,18 +1054,33 @@ int main(int argc, char **argv)
 	struct target targets[MAX_TARGETS];
 	uint64_t *lat = NULL;
 	const char *only = NULL;
+	unsigned long wait_ms = 0;
 	int check = 0, quick = 0, nt = 0, ret = 1, opt, k;
 	size_t s;
 
-	while ((opt = getopt(argc, argv, "cqo:")) != -1) {
-		if (opt == 'c')
+	while ((opt = getopt(argc, argv, "cqo:w:")) != -1) {
+		if (opt == 'c') {
 			check = 1;
-		else if (opt == 'q')
+		} else if (opt == 'q') {
 			quick = 1;
-		else if (opt == 'o')
+		} else if (opt == 'o') {
 			only = optarg;
-		else
+		} else if (opt == 'w') {
+			char *end;
+
+			errno = 0;
+			wait_ms = strtoul(optarg, &end, 10);
+			if (errno || *end || wait_ms == 0 || wait_ms > INT_MAX)
+				goto out_usage;
+		} else {
 			goto out_usage;
+		}
+	}
+	if (wait_ms) {
+		if (optind >= argc)
+			goto out_usage;
+		signal(SIGPIPE, SIG_IGN);
+		return ready_main(wait_ms, argv + optind, argc - optind);
 	}
 	if (optind >= argc || argc - optind > MAX_TARGETS)
 		goto out_usage;
@@ -932,7 +1108,7 @@ int main(int argc, char **argv)
 		unsigned rounds = quick ? 3 : spec->rounds;
 		unsigned ops = quick ? (spec->ops / 10 ? spec->ops / 10 : 1) : spec->ops;
 
-		if (only && strcmp(only, spec->name) != 0)
+		if (only ? strcmp(only, spec->name) != 0 : spec->opt_in)
 			continue;
 		if (check) {
 			for (k = 0; k < nt; k++)

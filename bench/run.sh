@@ -10,6 +10,7 @@
 # thresholds.  It kills only the daemons it started, by pid.
 #
 # Usage: bench/run.sh BUILD_DIR
+# At the end it runs bench/run_mgr.sh BUILD_DIR (see there).
 # Environment: VTPM_BIN (default BUILD_DIR/vtpm, else swtpm stands in),
 #   SWTPM_BIN (default: swtpm on PATH), BENCH_ARGS (e.g. -q for a quick run),
 #   BENCH_CPU (the CPU that every process is pinned to; default the last one
@@ -271,3 +272,9 @@ if [ -x "$bench_tpmif" ] && [ "$vtpm_bin" = "$BUILD/vtpm" ]; then
 fi
 
 echo "total time: $((SECONDS - t_start)) s"
+
+# The manager's benchmark (vTPMs under vtpmmgr, start times, durable NV
+# writes, density) on a quiet machine: the daemons above stop first.
+cleanup
+pids=()
+bash "$(dirname "${BASH_SOURCE[0]}")/run_mgr.sh" "$BUILD"

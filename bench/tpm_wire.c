@@ -16,7 +16,9 @@
 #define TPM_ST_CREATION 0x8021u
 #define TPM_ST_HASHCHECK 0x8024u
 
+#define TPM_CC_NV_DEFINE_SPACE 0x0000012Au
 #define TPM_CC_CREATE_PRIMARY 0x00000131u
+#define TPM_CC_NV_WRITE 0x00000137u
 #define TPM_CC_STARTUP 0x00000144u
 #define TPM_CC_SIGN 0x0000015Du
 #define TPM_CC_FLUSH_CONTEXT 0x00000165u
@@ -37,6 +39,15 @@
 #define TPM_ALG_ECC 0x0023u
 #define TPM_ALG_CFB 0x0043u
 #define TPM_ECC_NIST_P256 0x0003u
+
+/* TPMA_NV bits; an ordinary index (TPM_NT_ORDINARY, type bits 0) */
+#define TPMA_NV_OWNERWRITE (1u << 1)
+#define TPMA_NV_AUTHWRITE (1u << 2)
+#define TPMA_NV_OWNERREAD (1u << 17)
+#define TPMA_NV_AUTHREAD (1u << 18)
+#define TPMA_NV_NO_DA (1u << 25)
+#define TPMA_NV_BENCH (TPMA_NV_OWNERWRITE | TPMA_NV_AUTHWRITE | \
+	TPMA_NV_OWNERREAD | TPMA_NV_AUTHREAD | TPMA_NV_NO_DA)
 
 /* TPMA_OBJECT bits */
 #define TPMA_FIXED_TPM (1u << 1)
@@ -379,6 +390,41 @@ size_t tpm_cmd_flush(uint8_t *buf, size_t cap, uint32_t handle)
 	return cmd_end(&b);
 }
 
+size_t tpm_cmd_nv_define(uint8_t *buf, size_t cap, uint32_t index,
+			 uint16_t size)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b, buf, cap);
+	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_DEFINE_SPACE);
+	wire_put_u32(&b, TPM_RH_OWNER);
+	cmd_pw_session(&b);
+	wire_put_u16(&b, 0);  /* auth: empty */
+	wire_put_u16(&b, 14); /* TPM2B_NV_PUBLIC: the 14 bytes below */
+	wire_put_u32(&b, index);
+	wire_put_u16(&b, TPM_ALG_SHA256); /* nameAlg */
+	wire_put_u32(&b, TPMA_NV_BENCH);
+	wire_put_u16(&b, 0);  /* authPolicy: none */
+	wire_put_u16(&b, size);
+	return cmd_end(&b);
+}
+
+size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
+			const uint8_t *data, uint16_t len, uint16_t offset)
+{
+	struct wire_buf b;
+
+	wire_buf_init(&b, buf, cap);
+	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_WRITE);
+	wire_put_u32(&b, TPM_RH_OWNER); /* authHandle */
+	wire_put_u32(&b, index);
+	cmd_pw_session(&b);
+	wire_put_u16(&b, len);
+	wire_put_bytes(&b, data, len);
+	wire_put_u16(&b, offset);
+	return cmd_end(&b);
+}
+
 /* ---- responses ---- */
 
 uint32_t tpm_rsp_size(const uint8_t hdr[TPM_HEADER_SIZE])
@@ -470,6 +516,11 @@ int tpm_rsp_get_random(const uint8_t *rsp, size_t len, uint32_t *rc,
 }
 
 int tpm_rsp_pcr_extend(const uint8_t *rsp, size_t len, uint32_t *rc)
+{
+	return tpm_rsp_no_params(rsp, len, rc);
+}
+
+int tpm_rsp_no_params(const uint8_t *rsp, size_t len, uint32_t *rc)
 {
 	struct wire_rd r, params;
 	int st = rsp_begin(&r, rsp, len, rc, 1);

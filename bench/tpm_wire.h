@@ -1,7 +1,8 @@
 /*
  * tpm_wire.h: big-endian marshalling for the benchmark, and the handful of
  * raw TPM 2.0 commands it sends (GetRandom, PCR_Extend, CreatePrimary,
- * Sign, FlushContext, Startup) with a parser for each response.  Runs in
+ * Sign, FlushContext, Startup, NV_DefineSpace, NV_Write) with a parser for
+ * each response.  Runs in
  * every bench_tpm process.  Responses come from the target under test and
  * are untrusted: every length is checked against what is left before it is
  * used, the first error sticks, and a parser must consume its input exactly.
@@ -17,6 +18,7 @@
 #define TPM_MAX_RESPONSE 4096u
 #define TPM_DIGEST_SIZE 32u    /* SHA-256 */
 #define TPM_NAME_MAX (2u + 64u) /* hash alg id + largest digest */
+#define TPM_RC_NV_DEFINED 0x0000014Cu /* NV_DefineSpace: the index exists */
 
 /* Writer over a caller's buffer; an overflow sets err and later puts no-op. */
 struct wire_buf {
@@ -77,6 +79,15 @@ size_t tpm_cmd_create_primary(uint8_t *buf, size_t cap,
 size_t tpm_cmd_sign(uint8_t *buf, size_t cap, uint32_t key,
 		    const uint8_t digest[TPM_DIGEST_SIZE]);
 size_t tpm_cmd_flush(uint8_t *buf, size_t cap, uint32_t handle);
+/*
+ * An ordinary NV index of size bytes, owner- and password-authorized for
+ * reading and writing, no dictionary-attack protection, empty auth.
+ */
+size_t tpm_cmd_nv_define(uint8_t *buf, size_t cap, uint32_t index,
+			 uint16_t size);
+/* NV_Write of len bytes at offset, authorized by the owner (empty password). */
+size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
+			const uint8_t *data, uint16_t len, uint16_t offset);
 
 /*
  * Response parsers.  Each returns -1 when the bytes are malformed (the
@@ -88,6 +99,8 @@ int tpm_rsp_plain(const uint8_t *rsp, size_t len, uint32_t *rc);
 int tpm_rsp_get_random(const uint8_t *rsp, size_t len, uint32_t *rc,
 		       uint16_t bytes);
 int tpm_rsp_pcr_extend(const uint8_t *rsp, size_t len, uint32_t *rc);
+/* A password-session response without parameters: NV_DefineSpace, NV_Write. */
+int tpm_rsp_no_params(const uint8_t *rsp, size_t len, uint32_t *rc);
 /* name: TPM_NAME_MAX bytes; *name_len gets the name's length. */
 int tpm_rsp_create_primary(const uint8_t *rsp, size_t len, uint32_t *rc,
 			   uint32_t *handle, uint8_t *name, size_t *name_len);

@@ -22,9 +22,11 @@ struct watcher {
 };
 
 struct ev_loop {
-	struct watcher w[EV_MAX_FDS];
-	struct pollfd pfd[EV_MAX_FDS];
-	int map[EV_MAX_FDS];	/* pfd index -> watcher slot */
+	struct watcher *w;
+	struct pollfd *pfd;
+	int *map;		/* pfd index -> watcher slot */
+	uint64_t *gens;		/* watcher generation at poll time */
+	int cap;		/* entries allocated in each array */
 	int n;			/* slots in use (high-water) */
 	bool stop;
 	uint64_t gen;
@@ -38,14 +40,56 @@ int64_t ev_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-struct ev_loop *ev_new(void)
-{
-	return calloc(1, sizeof(struct ev_loop));
-}
-
 void ev_free(struct ev_loop *loop)
 {
+	if (!loop)
+		return;
+	free(loop->w);
+	free(loop->pfd);
+	free(loop->map);
+	free(loop->gens);
 	free(loop);
+}
+
+/* Doubles every array; the old contents stay valid (indices, not pointers, are kept). */
+static int grow(struct ev_loop *loop)
+{
+	int cap = loop->cap ? loop->cap * 2 : 64;
+	void *w, *pfd, *map, *gens;
+
+	if (cap > EV_MAX_FDS)
+		cap = EV_MAX_FDS;
+	if (cap <= loop->cap) {
+		errno = EMFILE;
+		return -1;
+	}
+	w = realloc(loop->w, (size_t)cap * sizeof(*loop->w));
+	if (w)
+		loop->w = w;
+	pfd = realloc(loop->pfd, (size_t)cap * sizeof(*loop->pfd));
+	if (pfd)
+		loop->pfd = pfd;
+	map = realloc(loop->map, (size_t)cap * sizeof(*loop->map));
+	if (map)
+		loop->map = map;
+	gens = realloc(loop->gens, (size_t)cap * sizeof(*loop->gens));
+	if (gens)
+		loop->gens = gens;
+	if (!w || !pfd || !map || !gens)
+		return -1;
+	loop->cap = cap;
+	return 0;
+}
+
+struct ev_loop *ev_new(void)
+{
+	struct ev_loop *loop = calloc(1, sizeof(struct ev_loop));
+
+	if (loop && grow(loop) < 0) {
+		ev_free(loop);
+		return NULL;
+	}
+	return loop;
 }
 
 static struct watcher *find(struct ev_loop *loop, int fd)
@@ -63,10 +107,8 @@ int ev_add(struct ev_loop *loop, int fd, int events, ev_cb cb, void *arg)
 	for (i = 0; i < loop->n; i++)
 		if (!loop->w[i].live)
 			break;
-	if (i == EV_MAX_FDS) {
-		errno = EMFILE;
+	if (i == loop->cap && grow(loop) < 0)
 		return -1;
-	}
 	if (i == loop->n)
 		loop->n++;
 	loop->w[i] = (struct watcher){ .fd = fd, .events = events, .deadline = -1,
@@ -112,10 +154,10 @@ void ev_stop(struct ev_loop *loop)
 
 int ev_run(struct ev_loop *loop)
 {
-	uint64_t gens[EV_MAX_FDS];
 
 	loop->stop = false;
 	while (!loop->stop) {
+
 		int64_t now = ev_now_ms(), next = -1;
 		int np = 0, r;
 
@@ -127,7 +169,7 @@ int ev_run(struct ev_loop *loop)
 				next = w->deadline;
 			loop->pfd[np] = (struct pollfd){ .fd = w->fd, .events = (short)w->events };
 			loop->map[np] = i;
-			gens[np] = w->gen;
+			loop->gens[np] = w->gen;
 			np++;
 		}
 		r = poll(loop->pfd, (nfds_t)np, next < 0 ? -1 : (int)(next > now ? next - now : 0));
@@ -141,7 +183,8 @@ int ev_run(struct ev_loop *loop)
 			struct watcher *w = &loop->w[loop->map[k]];
 			int rev = loop->pfd[k].revents;
 
-			if (!w->live || w->gen != gens[k])
+			/* loop-> each time: a callback may have grown (moved) the arrays */
+			if (!w->live || w->gen != loop->gens[k])
 				continue;
 			if (!rev && w->deadline >= 0 && w->deadline <= now) {
 				w->deadline = -1;

@@ -13,7 +13,8 @@
 #define EV_READ		POLLIN
 #define EV_WRITE	POLLOUT
 #define EV_TIMEOUT	0x4000
-#define EV_MAX_FDS	512
+/* The table grows as watchers are added, up to this many. */
+#define EV_MAX_FDS	65536
 
 struct ev_loop;
 typedef void (*ev_cb)(struct ev_loop *loop, int fd, int revents, void *arg);

@@ -91,6 +91,15 @@ int sock_set_nonblock(int fd)
 	return 0;
 }
 
+int sock_set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+		return -1;
+	return 0;
+}
+
 int sock_quickack(int fd)
 {
 	int one = 1;

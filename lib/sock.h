@@ -16,6 +16,7 @@ int sock_listen_tcp(const char *addr, int port);
 /* Accepts one client as a non-blocking, close-on-exec fd, or -1. */
 int sock_accept(int lfd);
 int sock_set_nonblock(int fd);
+int sock_set_blocking(int fd);
 /*
  * Asks TCP to acknowledge the next segment at once (TCP_QUICKACK), so a
  * client that writes one request in two pieces under Nagle does not wait for

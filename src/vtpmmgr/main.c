@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -105,6 +106,17 @@ static int choose_tpm(struct mgr *m)
 	return m->cfg.tcti ? 0 : -1;
 }
 
+/* Two descriptors per running vTPM, plus its listeners while it starts: take the hard limit. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
 {
 	uint8_t *p = NULL;
@@ -138,6 +150,7 @@ int main(int argc, char **argv)
 
 	m->datafd = -1;
 	umask(077);	/* the store, seals and state directories are the manager's alone */
+	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */
 	setenv("TSS2_LOG", "all+none", 0);
 	if (config_load(&m->cfg, argc, argv) < 0)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <grp.h>
 #include <linux/landlock.h>
+#include <linux/sockios.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
@@ -174,10 +175,13 @@ static int seccomp(void)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0) < 0)
 			goto out;
-	/* isatty() on stdio asks TCGETS; no other ioctl */
-	struct scmp_arg_cmp tcgets = { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = TCGETS, .datum_b = 0 };
-	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &tcgets) < 0)
-		goto out;
+	/* isatty() on stdio asks TCGETS, the event channel SIOCOUTQ; no other ioctl */
+	static const unsigned long ioctls[] = { TCGETS, SIOCOUTQ };
+	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
+		struct scmp_arg_cmp cmp = { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = ioctls[i], .datum_b = 0 };
+		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &cmp) < 0)
+			goto out;
+	}
 	rc = seccomp_load(ctx);
 out:
 	seccomp_release(ctx);

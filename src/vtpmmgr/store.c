@@ -115,7 +115,6 @@ static int rows_digest(const struct store *st, uint8_t out[CRYPTO_DIGEST_SIZE])
 		buf_put_u32(&b, (uint32_t)strlen(v->group));
 		buf_put_bytes(&b, v->group, strlen(v->group));
 		buf_put_u8(&b, v->tpm2);
-		buf_put_u32(&b, v->flags);
 		buf_put_u32(&b, v->uid);
 		buf_put_u32(&b, (uint32_t)strlen(v->config));
 		buf_put_bytes(&b, v->config, strlen(v->config));
@@ -181,14 +180,13 @@ static int write_vtpm(struct store *st, const struct store_vtpm *v)
 	int rc = -1;
 
 	if (sqlite3_prepare_v2(st->db,
-			       "INSERT OR REPLACE INTO vtpm(uuid, grp, tpm2, flags, config, uid) VALUES(?,?,?,?,?,?)",
+			       "INSERT OR REPLACE INTO vtpm(uuid, grp, tpm2, config, uid) VALUES(?,?,?,?,?)",
 			       -1, &s, NULL) == SQLITE_OK &&
 	    sqlite3_bind_blob(s, 1, v->uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_text(s, 2, v->group, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_int(s, 3, v->tpm2) == SQLITE_OK &&
-	    sqlite3_bind_int64(s, 4, v->flags) == SQLITE_OK &&
-	    sqlite3_bind_text(s, 5, v->config, -1, SQLITE_STATIC) == SQLITE_OK &&
-	    sqlite3_bind_int64(s, 6, v->uid) == SQLITE_OK &&
+	    sqlite3_bind_text(s, 4, v->config, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(s, 5, v->uid) == SQLITE_OK &&
 	    sqlite3_step(s) == SQLITE_DONE)
 		rc = 0;
 	sqlite3_finalize(s);
@@ -228,11 +226,11 @@ static int write_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], in
  */
 static int commit(struct store *st, int (*fn)(struct store *, const void *), const void *arg)
 {
-	uint64_t next = st->version + 1, ctr = 0;
+	uint64_t next = st->version + 1;
 
 	/* never let the version run two ahead of the counter: that store would be refused */
 	if (st->ctr_behind) {
-		if (st->ctr->increment(st->ctr->arg, &ctr) < 0)
+		if (st->ctr->increment(st->ctr->arg, NULL) < 0)
 			return -1;
 		st->ctr_behind = false;
 	}
@@ -245,16 +243,14 @@ static int commit(struct store *st, int (*fn)(struct store *, const void *), con
 	}
 	st->version = next;
 	/* after the commit: a crash here leaves version = counter + 1, accepted once */
-	if (st->ctr->increment(st->ctr->arg, &ctr) < 0) {
+	/* one hardware command: the increment, without reading the value back */
+	if (st->ctr->increment(st->ctr->arg, NULL) < 0) {
 		log_err("store: the anti-rollback counter did not advance (version %llu)",
 			(unsigned long long)next);
 		/* the change is durable: report success, catch the counter up next time */
 		st->ctr_behind = true;
 		return 0;
 	}
-	if (ctr != next)
-		log_warn("store: counter %llu after commit of version %llu",
-			 (unsigned long long)ctr, (unsigned long long)next);
 	return 0;
 }
 
@@ -317,10 +313,11 @@ static int remove_rows(struct store *st, const void *arg)
 	sqlite3_stmt *s = NULL;
 	int rc = 0;
 
-	for (int k = 0; k < 2 && rc == 0; k++) {
+	for (int k = 0; k < 3 && rc == 0; k++) {
+		static const char *const sql[] = { "DELETE FROM vtpm WHERE uuid = ?",
+			"DELETE FROM record WHERE uuid = ?", "DELETE FROM autostart WHERE uuid = ?" };
 		rc = -1;
-		if (sqlite3_prepare_v2(st->db, k ? "DELETE FROM record WHERE uuid = ?"
-						: "DELETE FROM vtpm WHERE uuid = ?", -1, &s, NULL) == SQLITE_OK &&
+		if (sqlite3_prepare_v2(st->db, sql[k], -1, &s, NULL) == SQLITE_OK &&
 		    sqlite3_bind_blob(s, 1, uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
 		    sqlite3_step(s) == SQLITE_DONE)
 			rc = 0;
@@ -351,27 +348,34 @@ int store_remove(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE])
 	return 0;
 }
 
-static int flags_rows(struct store *st, const void *arg)
-{
-	return write_vtpm(st, arg);
-}
-
+/*
+ * The autostart mark is kept beside the versioned rows, not in them: it
+ * changes at every start and stop, and a rolled-back mark only changes
+ * which vTPMs start with the manager, so it costs no counter step.
+ */
 int store_set_flags(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], uint32_t flags)
 {
 	struct store_vtpm *v = find(st, uuid);
-	uint32_t old;
+	sqlite3_stmt *s = NULL;
+	int rc = -1;
 
 	if (!v) {
 		errno = ENOENT;
 		return -1;
 	}
-	old = v->flags;
-	v->flags = flags;
-	if (commit(st, flags_rows, v) < 0) {
-		v->flags = old;
-		return -1;
+	if (sqlite3_prepare_v2(st->db, flags & STORE_FLAG_AUTOSTART
+					       ? "INSERT OR REPLACE INTO autostart(uuid) VALUES(?)"
+					       : "DELETE FROM autostart WHERE uuid = ?",
+			       -1, &s, NULL) == SQLITE_OK &&
+	    sqlite3_bind_blob(s, 1, uuid, VTPM_UUID_SIZE, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_DONE) {
+		v->flags = flags;
+		rc = 0;
+	} else {
+		errno = EIO;
 	}
-	return 0;
+	sqlite3_finalize(s);
+	return rc;
 }
 
 struct put_arg {
@@ -420,7 +424,9 @@ static int load_rows(struct store *st)
 	sqlite3_stmt *s = NULL;
 	int r, rc = -1;
 
-	if (sqlite3_prepare_v2(st->db, "SELECT uuid, grp, tpm2, flags, config, uid FROM vtpm", -1, &s,
+	if (sqlite3_prepare_v2(st->db,
+			       "SELECT uuid, grp, tpm2, (SELECT COUNT(*) FROM autostart a WHERE a.uuid = vtpm.uuid),"
+			       " config, uid FROM vtpm", -1, &s,
 			       NULL) != SQLITE_OK)
 		return -1;
 	while ((r = sqlite3_step(s)) == SQLITE_ROW) {
@@ -435,7 +441,7 @@ static int load_rows(struct store *st)
 		strcpy(v.group, g);
 		strcpy(v.config, c);
 		v.tpm2 = sqlite3_column_int(s, 2) != 0;
-		v.flags = (uint32_t)sqlite3_column_int64(s, 3);
+		v.flags = sqlite3_column_int64(s, 3) ? STORE_FLAG_AUTOSTART : 0;
 		v.uid = (uint32_t)sqlite3_column_int64(s, 5);
 		if (keep_sorted_insert(st, &v) < 0)
 			goto out;
@@ -528,8 +534,8 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 	if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
 	    exec(st, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
 		     "CREATE TABLE IF NOT EXISTS vtpm(uuid BLOB PRIMARY KEY, grp TEXT NOT NULL,"
-		     " tpm2 INTEGER NOT NULL, flags INTEGER NOT NULL, config TEXT NOT NULL,"
-		     " uid INTEGER NOT NULL);"
+		     " tpm2 INTEGER NOT NULL, config TEXT NOT NULL, uid INTEGER NOT NULL);"
+		     "CREATE TABLE IF NOT EXISTS autostart(uuid BLOB PRIMARY KEY);"
 		     "CREATE TABLE IF NOT EXISTS record(uuid BLOB NOT NULL, type INTEGER NOT NULL,"
 		     " blob BLOB NOT NULL, PRIMARY KEY(uuid, type))") < 0)
 		goto fail;

@@ -41,7 +41,7 @@ struct store_vtpm {
 /* The anti-rollback counter (hardware TPM NV counter in production). */
 struct store_counter {
 	int (*read)(void *arg, uint64_t *value);
-	int (*increment)(void *arg, uint64_t *value);
+	int (*increment)(void *arg, uint64_t *value);	/* value may be NULL */
 	void *arg;
 };
 
@@ -60,9 +60,10 @@ size_t store_count(const struct store *st);
 const struct store_vtpm *store_at(const struct store *st, size_t i);
 const struct store_vtpm *store_find(const struct store *st, const uint8_t uuid[VTPM_UUID_SIZE]);
 
-/* Each mutation is one durable commit (and one counter increment). */
+/* Each mutation is one durable commit (and one counter increment)... */
 int store_add(struct store *st, const struct store_vtpm *v);
 int store_remove(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE]);
+/* ...but the autostart mark: durable, outside the versioned rows, no counter step. */
 int store_set_flags(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], uint32_t flags);
 /* Records a state write; the sequence must be above the one held (ERANGE). */
 int store_put_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], int type,
