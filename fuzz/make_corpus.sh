@@ -24,7 +24,15 @@ pcrread="8001 00000014 0000017e 00000001 000b 03 000002"
 shutdown="8001 0000000c 00000145 0000"
 tpm12_startup="00c1 0000000c 00000099 0001"
 
-rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim"
+# text STRING: prints STRING's bytes as hex (for handshake messages).
+text() { printf '%s' "$1" | od -An -v -tx1 | tr -d ' \n'; }
+# le32 N: a u32 in host order as the tpmif header holds it (little-endian hosts).
+le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 & 255)) $(($1 >> 24 & 255)); }
+# xs PAYLOAD: a handshake frame, u16 big-endian length then the payload.
+xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
+
+rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
+	"$top/corpus/xsmsg"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -55,6 +63,9 @@ seed ctrl lock_unknown_shutdown "00000013 0000000a 00000014 00000003"
 seed ctrl hash_data_too_long "00000007 00001001"
 seed ctrl set_stateblob_too_long "0000000d 00000000 00000001 00080001"
 seed ctrl truncated "0000000c 00000000 0000"
+# found by fuzz_ctrl: STOP, delete the permanent state (SET_STATEBLOB length 0),
+# then a volatile blob: libtpms 0.9.2 dereferences NULL (vtpm must refuse it)
+seed ctrl volatile_without_permanent "0000000e 0000000d 00000000 00000001 00000000 0000000d 00000000 00000002 00000002 0000"
 
 # --- mssim: byte 0 is the port mask (bit i set: request i on the platform port)
 seed mssim power_startup_getrandom "01 00000001 00000008 00 0000000c $startup 00000008 00 0000000c $getrandom"
@@ -68,3 +79,57 @@ seed mssim size_mismatch "00 00000008 00 0000000e $getrandom 0000"
 seed mssim wrong_port "01 00000008 00 0000000c $getrandom"
 seed mssim size_above_max "00 00000008 00 00001001"
 seed mssim shutdown_command "00 00000008 00 0000000c $shutdown 00000015"
+
+# --- tpmif_take: byte 0 = config (bit 0: two pages; bits 1-2: buffer 4096,
+# 10, 64, 8192; bits 3-4: backend last wrote IDLE, FINISH, SUBMIT, CANCEL;
+# bit 5: the event channel is full, every notify meets EAGAIN), then the page from offset 0: u32 length, state, locality, pad, nr_extra,
+# grant refs, packet. States: 0 IDLE, 1 SUBMIT, 2 FINISH, 3 CANCEL.
+seed tpmif_take submit_two_pages "01 $(le32 12) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take submit_one_page "00 $(le32 12) 01 00 00 00 $getrandom"
+seed tpmif_take submit_after_finish "09 $(le32 12) 01 03 00 01 $(le32 1) $getrandom"
+seed tpmif_take locality_255 "01 $(le32 12) 01 ff 00 01 $(le32 1) $getrandom"
+seed tpmif_take length_past_mapping "01 $(le32 8181) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take length_max "00 ffffffff 01 00 00 00 $getrandom"
+seed tpmif_take extra_255_wraps "00 $(le32 4294966268) 01 00 00 ff"
+seed tpmif_take size_field_disagrees "01 $(le32 13) 01 00 00 01 $(le32 1) $getrandom 00"
+seed tpmif_take buffer_too_small "03 $(le32 12) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take length_below_header "01 $(le32 9) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take cancel_while_idle "08 00000000 03 00 00 01"
+seed tpmif_take finish_by_frontend "01 00000000 02 00 00 01"
+seed tpmif_take idle_after_finish "09 00000000 00 00 00 01"
+seed tpmif_take unknown_state "01 00000000 07 00 00 01"
+seed tpmif_take full_4096 "01 $(le32 4096) 01 00 00 01 $(le32 1) 8001 00001000 0000017b $(printf '00%.0s' $(seq 4086))"
+seed tpmif_take submit_channel_full "21 $(le32 12) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take bad_length_channel_full "21 $(le32 8181) 01 00 00 01 $(le32 1) $getrandom"
+seed tpmif_take cancel_channel_full "28 00000000 03 00 00 01"
+
+# --- xsmsg: byte 0 even = a socket's byte stream of handshake frames; odd =
+# NUL-separated key/value pairs given to xsmsg_set, then encoded and parsed.
+seed xsmsg initwait "00 $(xs $'state=2\nfeature-protocol-v2=1\n')"
+seed xsmsg initialised "00 $(xs $'state=3\nring-ref=0\nevent-channel=1\nfeature-protocol-v2=1\n')"
+seed xsmsg connected_then_closed "00 $(xs $'state=4\nready=1\n') $(xs $'state=6\n')"
+seed xsmsg empty_message "00 0000"
+seed xsmsg partial "00 $(xs $'state=5\n') 0020 $(text 'state=')"
+seed xsmsg oversize "00 ffff $(text 'state=1')"
+seed xsmsg max_size "00 0201 $(text 'k=')"
+seed xsmsg no_newline "00 $(xs 'state=3')"
+seed xsmsg duplicate_key "00 $(xs $'state=3\nstate=4\n')"
+seed xsmsg bad_key_char "00 $(xs $'State=3\n')"
+seed xsmsg space_in_value "00 $(xs $'state=3 \n')"
+seed xsmsg empty_value "00 $(xs $'ring-ref=\n')"
+seed xsmsg nine_keys "00 $(xs $'a=1\nb=2\nc=3\nd=4\ne=5\nf=6\ng=7\nh=8\ni=9\n')"
+seed xsmsg long_key "00 $(xs "$(printf 'k%.0s' $(seq 32))=1"$'\n')"
+seed xsmsg long_value "00 $(xs "v=$(printf '9%.0s' $(seq 64))"$'\n')"
+seed xsmsg uint_overflow "00 $(xs $'state=4294967299\n')"
+seed xsmsg builder_handshake "01 $(text state)00 $(text 3)00 $(text ring-ref)00 $(text 0)00"
+seed xsmsg builder_duplicate "01 $(text state)00 $(text 3)00 $(text state)00 $(text 4)00"
+# xsmsg_set must refuse what the parser refuses: "b\nc=d" would encode as two
+# lines, the others as a message the peer drops
+seed xsmsg builder_newline_in_value "01 $(text a)00 $(text $'b\nc=d')00"
+seed xsmsg builder_space_in_value "01 $(text state)00 $(text '3 ')00 $(text ready)00 $(text 1)00"
+seed xsmsg builder_upper_key "01 $(text State)00 $(text 3)00"
+seed xsmsg builder_equals_in_key "01 $(text 'a=b')00 $(text 1)00"
+seed xsmsg builder_empty_key "01 00 $(text 1)00 $(text state)00 $(text 4)00"
+seed xsmsg builder_long_value "01 $(text v)00 $(printf '39%.0s' $(seq 64))00"
+seed xsmsg builder_nine_keys "01 $(for k in a b c d e f g h i; do printf '%s00%s00' "$(text $k)" "$(text 1)"; done)"
+seed xsmsg builder_too_big "01 $(for k in a b c d e f g h; do printf '%s00%s00' "$(text "$(printf "$k%.0s" $(seq 31))")" "$(printf '39%.0s' $(seq 63))"; done)"

@@ -2,7 +2,7 @@
  * libtpmfront: a TPM client over the tpmif shared-page ring, the frontend
  * half of the seed's split driver, for programs on the host (and the tpm2-tss
  * TCTI "tpmfront"). Connects to a vtpm's rendezvous socket (vtpm --tpmif
- * path=...), grants it a sealed memfd and an eventfd, then sends TPM
+ * path=...), grants it a sealed memfd and one end of a socketpair (the event channel), then sends TPM
  * commands of up to 4096 bytes through shared memory. Not thread-safe: one
  * handle per thread. Functions return 0 or -1 with errno set.
  */
@@ -43,7 +43,7 @@ int tpmfront_cancel(struct tpmfront *tf);
 /* send + recv, waiting forever. */
 int tpmfront_transmit(struct tpmfront *tf, const uint8_t *cmd, size_t len,
 		      uint8_t *rsp, size_t cap, size_t *rsp_len);
-/* The eventfd that becomes readable when the backend answers (for poll). */
+/* The event channel: readable when the backend answers (for poll). */
 int tpmfront_fd(const struct tpmfront *tf);
 /* The rendezvous socket: it reads EOF when the backend has gone away. */
 int tpmfront_socket(const struct tpmfront *tf);

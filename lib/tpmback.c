@@ -225,6 +225,17 @@ static void sock_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	}
 	if (f < 0)
 		goto drop;
+	if (tb->nfds > 0) {
+		/*
+		 * fds with a message that is not complete. A frontend sends each
+		 * message and its fds in one sendmsg, which one recv returns whole
+		 * (the kernel never joins data carrying fds to other data). Held
+		 * until the rest came, they could include the frontend's own end of
+		 * this connection, and we would never read EOF on it.
+		 */
+		log_warn("tpmif: descriptors with an incomplete handshake message");
+		goto drop;
+	}
 	return;
 drop:
 	log_info("tpmif: frontend connection closed");
@@ -256,7 +267,7 @@ static bool serve_once(struct tpmback *tb)
 		tb->ops->handle(tb->arg, tb->req, len, loc, false, &rsp, &rlen);
 		break;
 	}
-	if (tpmif_back_finish(&tb->ring, rsp, rlen) < 0) {
+	if (tpmif_back_finish(&tb->ring, rsp, rlen) < 0 && errno == EMSGSIZE) {
 		/* a one-page (4088-byte) frontend and a larger answer: fail in-band */
 		tb->ops->handle(tb->arg, NULL, 0, loc, true, &rsp, &rlen);
 		(void)tpmif_back_finish(&tb->ring, rsp, rlen);
@@ -270,8 +281,17 @@ static void ring_event(struct ev_loop *loop, int fd, int rev, void *arg)
 
 	(void)loop;
 	(void)fd;
-	(void)rev;
-	tpmif_drain(&tb->ring);
+	if ((rev & (POLLHUP | POLLERR | POLLNVAL)) || tpmif_drain(&tb->ring) < 0) {
+		/*
+		 * the frontend closed or shut down its end of the event channel:
+		 * nothing can wake us for this ring again, and the end would poll
+		 * readable for ever. Unmap it; the frontend may start over (Closed,
+		 * then a new offer) on the same connection.
+		 */
+		log_info("tpmif: the frontend's event channel is closed; ring unmapped");
+		unmap(tb);
+		return;
+	}
 	for (int n = 0; n < TPMBACK_BURST; n++) {
 		if (!serve_once(tb)) {
 			drop(tb);

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,14 +61,30 @@ static void set_state(struct tpmif_ring *r, uint8_t s)
 
 int tpmif_take_evtchn(int fd)
 {
-	int type = 0, domain = 0;
-	socklen_t len = sizeof(type);
+	int type = 0, domain = 0, listening = 1;
+	socklen_t len = sizeof(type), al;
+	struct sockaddr_un addr;
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
 	struct stat st;
 
 	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
 	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
 	    (len = sizeof(domain), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len)) < 0 ||
-	    domain != AF_UNIX) {
+	    domain != AF_UNIX ||
+	    (len = sizeof(listening), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) < 0 ||
+	    listening ||
+	    /*
+	     * one end of a socketpair: connected, and neither end has a name.
+	     * A named peer is a listener's side of a connection, such as the
+	     * frontend's end of its own rendezvous connection: holding that, we
+	     * would never read EOF on the connection.
+	     */
+	    (al = sizeof(addr), getsockname(fd, (struct sockaddr *)&addr, &al)) < 0 ||
+	    al != sizeof(sa_family_t) ||
+	    (al = sizeof(addr), getpeername(fd, (struct sockaddr *)&addr, &al)) < 0 ||
+	    al != sizeof(sa_family_t) ||
+	    /* and the other end still open, neither direction shut down */
+	    poll(&pfd, 1, 0) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL))) {
 		errno = EBADF;
 		return -1;
 	}
@@ -98,14 +115,23 @@ int tpmif_notify(struct tpmif_ring *r)
 	}
 }
 
-void tpmif_drain(struct tpmif_ring *r)
+int tpmif_drain(struct tpmif_ring *r)
 {
 	char junk[256];
 
 	/* bounded: a flooding peer costs us this much per wake-up, no more */
-	for (int i = 0; i < 4; i++)
-		if (recv(r->evtchn, junk, sizeof(junk), MSG_DONTWAIT) < (ssize_t)sizeof(junk))
-			return;
+	for (int i = 0; i < 4; i++) {
+		ssize_t n = recv(r->evtchn, junk, sizeof(junk), MSG_DONTWAIT);
+
+		if (n == (ssize_t)sizeof(junk))
+			continue;
+		if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+			return 0;
+		if (n == 0)
+			errno = EPIPE;	/* the peer closed its end or shut it down */
+		return -1;
+	}
+	return 0;
 }
 
 static uint64_t now_ns(void)
@@ -226,17 +252,25 @@ int tpmif_front_wait(struct tpmif_ring *r, int timeout_ms)
 				 * event channel sleeps until this answer's, then look
 				 * once more in case it came meanwhile
 				 */
-				tpmif_drain(r);
+				int dead = tpmif_drain(r) < 0;
+
 				if (front_done(s = tpmif_state(r)))
 					break;
-				errno = ETIMEDOUT;
+				errno = dead ? EPIPE : ETIMEDOUT;
 				return -1;
 			}
 			left = timeout_ms - (int)el;
 		}
+		pfd.revents = 0;
 		if (poll(&pfd, 1, left) < 0 && errno != EINTR)
 			return -1;
-		tpmif_drain(r);
+		if (tpmif_drain(r) < 0 || (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+			/* the backend closed its end: nothing will wake us again; a last look */
+			if (front_done(s = tpmif_state(r)))
+				break;
+			errno = EPIPE;
+			return -1;
+		}
 	}
 	/*
 	 * adapt: spin about twice as long as short answers take, so the next

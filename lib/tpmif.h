@@ -75,12 +75,20 @@ int tpmif_back_idle(struct tpmif_ring *r);
 
 /* --- both ----------------------------------------------------------- */
 
-/* Accepts an event channel handed over by a peer: a connected AF_UNIX stream socket. 0, or -1 EBADF. */
+/*
+ * Accepts an event channel handed over by a peer: one end of a Unix stream
+ * socketpair (connected, not listening, neither end named), whose other end
+ * is open. 0, or -1 EBADF.
+ */
 int tpmif_take_evtchn(int fd);
 /* Notifies the peer (never blocks; a full channel already holds a notification). */
 int tpmif_notify(struct tpmif_ring *r);
-/* Consumes pending notifications without blocking (bounded). */
-void tpmif_drain(struct tpmif_ring *r);
+/*
+ * Consumes pending notifications without blocking (bounded). 0, or -1 with
+ * EPIPE when the peer closed or shut down its end (it can never notify us
+ * again).
+ */
+int tpmif_drain(struct tpmif_ring *r);
 /* Current shared state (acquire load). */
 uint8_t tpmif_state(const struct tpmif_ring *r);
 /*

@@ -3,7 +3,7 @@
  * other frontends, next to its socket protocols. A frontend connects to the
  * rendezvous socket, the xenstore stand-in; the handshake walks the
  * XenbusState values, hands over the granted pages (a sealed memfd) and the
- * event channels (eventfds); then requests flow over the shared page. Each
+ * event channels (event channels); then requests flow over the shared page. Each
  * connection is one frontend; several may share the vTPM. Frontends are
  * untrusted.
  */
