@@ -49,6 +49,9 @@ BENCH_BIN := $(if $(BENCH_SRC),$(BUILD)/bench_tpm $(BUILD)/bench_tpmif)
 # Test tools: each tests/tools/NAME.c is one program, $(BUILD)/NAME.
 TOOL_SRC := $(wildcard tests/tools/*.c)
 TOOL_BIN := $(TOOL_SRC:tests/tools/%.c=$(BUILD)/%)
+# Tools vtpmmgr runs in a vtpm's place (binary=): its Landlock rules let them
+# load only system libraries, so libtpmfront's code is linked in.
+SANDBOXED_TOOL_BIN := $(BUILD)/hostile_vtpm
 
 all: $(BUILD)/vtpm $(BUILD)/vtpmmgr $(BUILD)/vtpmctl $(TOOL_BIN) $(UNIT_BIN) $(BENCH_BIN) $(FRONT)
 
@@ -97,9 +100,12 @@ $(BUILD)/vtpmctl: $(BUILD)/src/vtpmctl/main.o $(BUILD)/libvtpmcore.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
 # Tools link libtpmfront by file (the library under test) and find it beside them.
-$(TOOL_BIN): $(BUILD)/%: $(BUILD)/tests/tools/%.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
+$(filter-out $(SANDBOXED_TOOL_BIN),$(TOOL_BIN)): $(BUILD)/%: $(BUILD)/tests/tools/%.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $(filter %.o %.a,$^) -L$(BUILD) -ltpmfront \
 		-Wl,-rpath,'$$ORIGIN' -pthread -o $@
+
+$(SANDBOXED_TOOL_BIN): $(BUILD)/%: $(BUILD)/tests/tools/%.o $(BUILD)/libvtpmd.a $(BUILD)/libvtpmcore.a
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS_ALL) $^ -o $@
 
 # the tpmif round trip links libtpmfront, as a client would
 $(BUILD)/bench_tpmif: $(BUILD)/bench/tpmif/bench_tpmif.o $(BUILD)/libvtpmcore.a $(BUILD)/libtpmfront.so
