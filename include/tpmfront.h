@@ -2,8 +2,9 @@
  * libtpmfront: a TPM client over the tpmif shared-page ring, the frontend
  * half of the seed's split driver, for programs on the host (and the tpm2-tss
  * TCTI "tpmfront"). Connects to a vtpm's rendezvous socket (vtpm --tpmif
- * path=...), grants it a sealed memfd and one end of a socketpair (the event channel), then sends TPM
- * commands of up to 4096 bytes through shared memory. Not thread-safe: one
+ * path=...), grants it a sealed memfd and one end of a socketpair (the
+ * event channel), then sends TPM commands of up to 4096 bytes through
+ * shared memory. Not thread-safe: one
  * handle per thread. Functions return 0 or -1 with errno set.
  */
 #ifndef TPMFRONT_H
