@@ -207,6 +207,8 @@ int main(int argc, char **argv)
 	reply = malloc(REPLY_MAX);
 	if (!reply || sock_write_all(fd, req, (size_t)n) < 0) {
 		fprintf(stderr, "vtpmctl: cannot send the request: %s\n", strerror(errno));
+		free(reply);
+		close(fd);
 		return 3;
 	}
 	for (;;) {
@@ -221,16 +223,20 @@ int main(int argc, char **argv)
 	reply[off] = '\0';
 	if (off == 0 || reply[off - 1] != '\n') {
 		fprintf(stderr, "vtpmctl: no complete reply from vtpmmgr\n");
+		free(reply);
 		return 3;
 	}
 	if (json) {
+		int rc = strstr(reply, "\"ok\":true") == reply + 1 ? 0 : 1;
 		fputs(reply, stdout);
-		return strstr(reply, "\"ok\":true") == reply + 1 ? 0 : 1;
+		free(reply);
+		return rc;
 	}
 	if (strstr(reply, "\"ok\":true") != reply + 1) {
 		if (!json_get(reply, "error", err, sizeof(err)))
 			snprintf(err, sizeof(err), "unexpected reply");
 		fprintf(stderr, "vtpmctl: %s\n", err);
+		free(reply);
 		return 1;
 	}
 	if (!strcmp(cmd, "list")) {
