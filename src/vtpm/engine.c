@@ -6,6 +6,7 @@
 #include "engine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <libtpms/tpm_error.h>
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_memory.h>
@@ -118,6 +119,14 @@ int engine_init(bool tpm2, struct nv *nv)
 
 	eng.nv = nv;
 	eng.tpm2 = tpm2;
+	/*
+	 * libtpms prints a failure-mode entry with the whole command in hex to
+	 * its debug fd (stderr by default): a command can carry secrets, and
+	 * stderr is the manager's log. Our own log line says what happened.
+	 */
+	int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (devnull >= 0)
+		TPMLIB_SetDebugFD(devnull);
 	if (TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS ||
 	    TPMLIB_ChooseTPMVersion(tpm2 ? TPMLIB_TPM_VERSION_2 : TPMLIB_TPM_VERSION_1_2) !=
 		    TPM_SUCCESS) {

@@ -158,7 +158,8 @@ int main(int argc, char **argv)
 		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
 		goto out;
 	}
-	if (nv_lock(nv, 0) < 0) {
+	/* under the manager, a predecessor killed with it may take a moment to go */
+	if (nv_lock(nv, o.manager_fd >= 0 ? 200 : 0) < 0) {
 		log_err("state directory %s is in use by another process (%s)", o.state_dir,
 			strerror(errno));
 		goto out;

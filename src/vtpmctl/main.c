@@ -137,7 +137,8 @@ int main(int argc, char **argv)
 	size_t off = 0;
 	int opt, fd, n;
 
-	while ((opt = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	/* GNU getopt permutes: options may come before or after the command and its arguments */
+	while ((opt = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's': sock = optarg; break;
 		case 'j': json = true; break;
@@ -150,20 +151,7 @@ int main(int argc, char **argv)
 		default: usage(); return 2;
 		}
 	}
-	/* options may also follow the command: parse the rest in a second pass */
 	const char *cmd = optind < argc ? argv[optind++] : NULL;
-	while ((opt = getopt_long(argc, argv, "s:jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 's': sock = optarg; break;
-		case 'j': json = true; break;
-		case 'u': uuid = optarg; break;
-		case 't': tpm = optarg; break;
-		case 'g': group = optarg; break;
-		case 'd': dev = optarg; break;
-		case 'y': yes = true; break;
-		default: usage(); return 2;
-		}
-	}
 	if (!cmd) {
 		usage();
 		return 2;
@@ -205,12 +193,12 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	reply = malloc(REPLY_MAX);
-	if (!reply || sock_write_all(fd, req, (size_t)n) < 0) {
-		fprintf(stderr, "vtpmctl: cannot send the request: %s\n", strerror(errno));
-		free(reply);
+	if (!reply) {
 		close(fd);
 		return 3;
 	}
+	/* a refusal (permission) may come before the request is read: read the reply anyway */
+	(void)sock_write_all(fd, req, (size_t)n);
 	for (;;) {
 		ssize_t r = read(fd, reply + off, REPLY_MAX - 1 - off);
 		if (r <= 0)

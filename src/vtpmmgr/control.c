@@ -401,6 +401,7 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	/* permission: root only (the socket is 0600 too) */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
 		static const char deny[] = "{\"ok\":false,\"error\":\"permission denied\"}\n";
+		log_warn("control: refused a request from uid %d", (int)cred.uid);
 		(void)!write(cfd, deny, sizeof(deny) - 1);
 		close(cfd);
 		return;

@@ -106,6 +106,23 @@ static int choose_tpm(struct mgr *m)
 	return m->cfg.tcti ? 0 : -1;
 }
 
+/* Held for the process's life (the descriptor stays open); OFD: per open file. */
+static int lock_data_dir(int datafd)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	int fd = openat(datafd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return -1;
+	if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+		int e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
 /* Two descriptors per running vTPM, plus its listeners while it starts: take the hard limit. */
 static void raise_fd_limit(void)
 {
@@ -187,6 +204,12 @@ int main(int argc, char **argv)
 	m->datafd = open(m->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (m->datafd < 0)
 		goto out;
+	/* one manager per data directory: a second would fight over store and sockets */
+	if (lock_data_dir(m->datafd) < 0) {
+		log_err("another vtpmmgr runs on %s (%s); refusing to start", m->cfg.data_dir,
+			strerror(errno));
+		goto out;
+	}
 	if (choose_tpm(m) < 0)
 		goto out;
 	m->hw = hwtpm_open(m->cfg.tcti);

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <grp.h>
+#include <signal.h>
 #include <linux/landlock.h>
 #include <linux/sockios.h>
 #include <seccomp.h>
@@ -188,9 +189,16 @@ out:
 	return rc;
 }
 
-int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary)
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary, pid_t parent)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+		return -1;
+	/*
+	 * A vtpm cannot record state without its manager: it dies with it (set
+	 * after the uid change, which clears it), and a manager already gone
+	 * before this line is caught by the parent check.
+	 */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != parent)
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;

@@ -13,8 +13,11 @@
 
 #include <sys/types.h>
 
-/* Applies it all to the calling process; -1 with errno (the child then exits). */
-int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary);
+/*
+ * Applies it all to the calling process (a child of parent, the manager),
+ * including death with the parent; -1 with errno (the child then exits).
+ */
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary, pid_t parent);
 /* The Landlock ABI version the kernel offers, or 0 (logged once by the manager). */
 int sandbox_landlock_abi(void);
 

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "crypto.h"
@@ -418,6 +419,43 @@ int store_put_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], int t
 	return 0;
 }
 
+/*
+ * The schema this code reads, recorded in a new store; an older or newer
+ * one is named as such rather than reported as tampered.
+ */
+#define STORE_SCHEMA	1
+
+static int check_schema(struct store *st)
+{
+	sqlite3_stmt *s = NULL;
+	int r, have = -1, rc = -1;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT v FROM meta WHERE k = 'schema'", -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	r = sqlite3_step(s);
+	if (r == SQLITE_ROW)
+		have = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (r == SQLITE_DONE) {
+		/* a store without one is new (no seal yet) or from before schemas */
+		if (sqlite3_prepare_v2(st->db, "SELECT COUNT(*) FROM meta", -1, &s, NULL) != SQLITE_OK)
+			return -1;
+		if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0)
+			rc = exec(st, "INSERT INTO meta(k, v) VALUES('schema', 1)");
+		else
+			log_err("store: written by an older vtpmmgr without a schema version; "
+				"this one reads schema %d", STORE_SCHEMA);
+		sqlite3_finalize(s);
+		return rc;
+	}
+	if (r != SQLITE_ROW || have != STORE_SCHEMA) {
+		log_err("store: schema %d, this vtpmmgr reads schema %d", have, STORE_SCHEMA);
+		errno = EPROTO;
+		return -1;
+	}
+	return 0;
+}
+
 /* Loads every row into memory; the meta seal check comes after. */
 static int load_rows(struct store *st)
 {
@@ -514,15 +552,26 @@ out:
 	return rc;
 }
 
+/* SQLite's side files; a refused store gets none it did not have */
+static void side_files(const char *path, char wal[4200], char shm[4200], bool had[2])
+{
+	snprintf(wal, 4200, "%s-wal", path);
+	snprintf(shm, 4200, "%s-shm", path);
+	had[0] = access(wal, F_OK) == 0;
+	had[1] = access(shm, F_OK) == 0;
+}
+
 struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr)
 {
 	struct store *st = calloc(1, sizeof(*st));
 	uint64_t counter = 0;
-	bool fresh;
+	char wal[4200], shm[4200];
+	bool fresh, had[2];
 
 	if (!st)
 		return NULL;
 	st->ctr = ctr;
+	side_files(path, wal, shm, had);
 	if (crypto_derive(root, "vtpmmgr store key v1", st->key) < 0)
 		goto fail;
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -531,6 +580,12 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		errno = EIO;
 		goto fail;
 	}
+	/*
+	 * Until the store has verified, closing must not checkpoint: a refused
+	 * (older, put-back) store and its WAL are left exactly as they were.
+	 */
+	if (sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+		goto fail;
 	if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=FULL") < 0 ||
 	    exec(st, "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
 		     "CREATE TABLE IF NOT EXISTS vtpm(uuid BLOB PRIMARY KEY, grp TEXT NOT NULL,"
@@ -538,6 +593,8 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		     "CREATE TABLE IF NOT EXISTS autostart(uuid BLOB PRIMARY KEY);"
 		     "CREATE TABLE IF NOT EXISTS record(uuid BLOB NOT NULL, type INTEGER NOT NULL,"
 		     " blob BLOB NOT NULL, PRIMARY KEY(uuid, type))") < 0)
+		goto fail;
+	if (check_schema(st) < 0)
 		goto fail;
 	if (load_rows(st) < 0 || check_meta(st, &fresh) < 0) {
 		log_err("store: %s does not verify under this root secret (tampered, or not ours)", path);
@@ -552,7 +609,7 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		if (commit(st, NULL, NULL) < 0)
 			goto fail;
 		log_info("store: created %s at version %llu", path, (unsigned long long)st->version);
-		return st;
+		goto verified;
 	}
 	if (st->version < counter) {
 		log_err("store: %s is version %llu but the TPM counter is %llu: an older copy of "
@@ -574,9 +631,15 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		if (ctr->increment(ctr->arg, &counter) < 0)
 			goto fail;
 	}
+verified:
+	(void)sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	return st;
 fail:
 	store_close(st);
+	if (!had[0])
+		(void)unlink(wal);
+	if (!had[1])
+		(void)unlink(shm);
 	return NULL;
 }
 

@@ -303,7 +303,7 @@ static int chown_tree(const char *dir, uid_t uid)
  * every other descriptor but stdio is closed; then exec. Never returns.
  */
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
-		       const struct store_vtpm *v, int statefd)
+		       const struct store_vtpm *v, int statefd, pid_t manager)
 {
 	int fds[1 + 5 + 1];
 	sigset_t none;
@@ -319,7 +319,7 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 		if (fds[k] < 0 || dup2(fds[k], VTPMS_CHANNEL_FD + k) < 0)
 			_exit(127);
 	close_range(VTPMS_CHANNEL_FD + 2 + (unsigned)n, ~0u, 0);
-	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, argv[0]) < 0)
+	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, argv[0], manager) < 0)
 		_exit(126);
 	execv(argv[0], (char *const *)argv);
 	_exit(127);
@@ -386,13 +386,14 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 	i = calloc(1, sizeof(*i));
 	if (!i)
 		goto fail_sv;
+	pid_t manager = getpid();
 	pid = fork();
 	if (pid < 0) {
 		free(i);
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(argv, sv[1], lfds, d.n, v, statefd);
+		exec_child(argv, sv[1], lfds, d.n, v, statefd, manager);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
