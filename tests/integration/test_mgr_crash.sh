@@ -94,8 +94,11 @@ m_mgr_kill9
 still=$(wait_gone "$EXIT_WAIT" "${pids[@]}") ||
   m_fail "vtpm pids $still still running $EXIT_WAIT s after the manager's kill -9"
 t_log "   both vtpms gone $(($(date +%s%3N) - ms0)) ms after the kill -9"
-[ "$(m_log_since "$mark" | grep -c 'the manager has gone away; stopping without writing state')" = 2 ] ||
-  m_fail "not both vtpms logged that the manager had gone away"
+# they die with it: killed with it (PDEATHSIG), or, if a vtpm saw its channel
+# close first, it stops without writing state; nothing else
+m_log_since "$mark" | grep 'vtpm\[' |
+  grep -Ev 'the manager has gone away; stopping without writing state|info: stopped$' &&
+  m_fail "a vtpm did more than stop after its manager died"
 m_mgr_start
 for i in 0 1; do
   m_vtpm_wait "${U[i]}"
