@@ -7,7 +7,7 @@ pkgs=(
   libtpms-dev libssl-dev libseccomp-dev libcmocka-dev libtss2-dev libsqlite3-dev
   swtpm swtpm-tools tpm2-tools
   qemu-system-x86 linux-image-amd64 busybox-static cpio
-  iproute2 procps psmisc python3 xxd
+  iproute2 procps psmisc python3 xxd sqlite3 openssl util-linux
 )
 missing=()
 for p in "${pkgs[@]}"; do
