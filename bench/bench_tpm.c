@@ -45,6 +45,8 @@
 #include <libtpms/tpm_library.h>
 #include <libtpms/tpm_nvfilename.h>
 
+#include "buf.h"
+
 #define MAX_TARGETS 4
 #define TARGET_NAME_MAX 15
 #define MAX_OPS 100000u      /* per round; caps a worker's reply */
@@ -270,24 +272,24 @@ static TPM_RESULT floor_nv_delete(uint32_t tpm_number, const char *name,
 static int swtpm_blob_data(const uint8_t *file, size_t len,
 			   const uint8_t **data, size_t *n)
 {
-	struct wire_rd r;
+	struct buf r;
 	uint16_t hdrsize, flags;
 	uint32_t totlen;
 
-	wire_rd_init(&r, file, len);
-	(void)wire_get_u8(&r);              /* version */
-	if (wire_get_u8(&r) > 2)            /* min_version we must know */
+	buf_init_read(&r, file, len);
+	(void)buf_get_u8(&r);              /* version */
+	if (buf_get_u8(&r) > 2)            /* min_version we must know */
 		return -1;
-	hdrsize = wire_get_u16(&r);
-	flags = wire_get_u16(&r);
-	totlen = wire_get_u32(&r);
-	if (r.err || flags != 0 || totlen != len || hdrsize < SWTPM_BLOB_HEADER)
+	hdrsize = buf_get_u16(&r);
+	flags = buf_get_u16(&r);
+	totlen = buf_get_u32(&r);
+	if (!buf_ok(&r) || flags != 0 || totlen != len || hdrsize < SWTPM_BLOB_HEADER)
 		return -1;
-	(void)wire_get_bytes(&r, hdrsize - SWTPM_BLOB_HEADER);
-	while (!r.err && r.off < r.len) {
-		uint16_t tag = wire_get_u16(&r);
-		uint32_t vlen = wire_get_u32(&r);
-		const uint8_t *v = wire_get_bytes(&r, vlen);
+	(void)buf_get_ptr(&r, hdrsize - SWTPM_BLOB_HEADER);
+	while (buf_ok(&r) && buf_left(&r) > 0) {
+		uint16_t tag = buf_get_u16(&r);
+		uint32_t vlen = buf_get_u32(&r);
+		const uint8_t *v = buf_get_ptr(&r, vlen);
 
 		if (v && tag == SWTPM_TAG_DATA && vlen > 0) {
 			*data = v;
@@ -539,12 +541,12 @@ static int run_create(struct conn *c, enum bench_cmd cmd, uint32_t round,
 		if (st != WS_OK)
 			break;
 		if (cmd == BENCH_SEED_ID) {
-			struct wire_rd r;
+			struct buf r;
 
-			wire_rd_init(&r, name, name_len);
-			(void)wire_get_u16(&r); /* the name's hash algorithm */
-			lat[i] = wire_get_u64(&r);
-			if (r.err)
+			buf_init_read(&r, name, name_len);
+			(void)buf_get_u16(&r); /* the name's hash algorithm */
+			lat[i] = buf_get_u64(&r);
+			if (!buf_ok(&r))
 				st = WS_MALFORMED;
 		}
 		if (st == WS_OK)
@@ -641,11 +643,11 @@ static int run_nv_write(struct conn *c, uint32_t n, uint64_t *lat, uint32_t *rc)
 		const uint8_t *rsp;
 		size_t rsp_len, len;
 		uint64_t t0;
-		struct wire_buf d;
+		struct buf d;
 
-		wire_buf_init(&d, data, sizeof(data));
-		wire_put_u64(&d, now_ns());
-		wire_put_u32(&d, ++c->nv_seq);
+		buf_init_write(&d, data, sizeof(data));
+		buf_put_u64(&d, now_ns());
+		buf_put_u32(&d, ++c->nv_seq);
 		len = tpm_cmd_nv_write(buf, sizeof(buf), NV_INDEX, data,
 				       NV_WRITE_BYTES, 0);
 		if (len == 0)
@@ -685,16 +687,16 @@ static int worker_reply(int fd, uint32_t status, uint32_t rc,
 			const uint64_t *lat, uint32_t n, uint8_t *out,
 			size_t out_cap)
 {
-	struct wire_buf b;
+	struct buf b;
 	uint32_t i;
 
-	wire_buf_init(&b, out, out_cap);
-	wire_put_u32(&b, status);
-	wire_put_u32(&b, rc);
-	wire_put_u32(&b, status == WS_OK ? n : 0);
+	buf_init_write(&b, out, out_cap);
+	buf_put_u32(&b, status);
+	buf_put_u32(&b, rc);
+	buf_put_u32(&b, status == WS_OK ? n : 0);
 	for (i = 0; status == WS_OK && i < n; i++)
-		wire_put_u64(&b, lat[i]);
-	if (b.err)
+		buf_put_u64(&b, lat[i]);
+	if (!buf_ok(&b))
 		return -1;
 	return write_full(fd, out, b.off);
 }
@@ -719,14 +721,14 @@ static int worker_main(const struct target *t, int fd)
 	if (worker_reply(fd, WS_OK, 0, NULL, 0, out, out_cap) != 0)
 		goto out_close;
 	while (read_full(fd, req, sizeof(req)) == 0) {
-		struct wire_rd r;
+		struct buf r;
 		uint32_t cmd, round, n;
 		int st;
 
-		wire_rd_init(&r, req, sizeof(req));
-		cmd = wire_get_u32(&r);
-		round = wire_get_u32(&r);
-		n = wire_get_u32(&r);
+		buf_init_read(&r, req, sizeof(req));
+		cmd = buf_get_u32(&r);
+		round = buf_get_u32(&r);
+		n = buf_get_u32(&r);
 		if (cmd < BENCH_GET_RANDOM || cmd > BENCH_CMD_LAST || n == 0 ||
 		    n > MAX_OPS) {
 			st = WS_REQUEST;
@@ -849,17 +851,17 @@ static const char *status_text(uint32_t st)
 static int parent_read_reply(struct target *t, uint32_t want, uint64_t *vals)
 {
 	uint8_t hdr[REPLY_HEADER_SIZE], v[8];
-	struct wire_rd r;
+	struct buf r;
 	uint32_t st, rc, count, i;
 
 	if (read_full(t->fd, hdr, sizeof(hdr)) != 0) {
 		fprintf(stderr, "bench_tpm: %s: worker died\n", t->name);
 		return -1;
 	}
-	wire_rd_init(&r, hdr, sizeof(hdr));
-	st = wire_get_u32(&r);
-	rc = wire_get_u32(&r);
-	count = wire_get_u32(&r);
+	buf_init_read(&r, hdr, sizeof(hdr));
+	st = buf_get_u32(&r);
+	rc = buf_get_u32(&r);
+	count = buf_get_u32(&r);
 	if (st != WS_OK) {
 		fprintf(stderr, "bench_tpm: %s: %s (0x%x%s%s)\n", t->name,
 			status_text(st), rc,
@@ -875,8 +877,8 @@ static int parent_read_reply(struct target *t, uint32_t want, uint64_t *vals)
 	for (i = 0; i < count; i++) {
 		if (read_full(t->fd, v, sizeof(v)) != 0)
 			return -1;
-		wire_rd_init(&r, v, sizeof(v));
-		vals[i] = wire_get_u64(&r);
+		buf_init_read(&r, v, sizeof(v));
+		vals[i] = buf_get_u64(&r);
 	}
 	return 0;
 }
@@ -885,13 +887,13 @@ static int parent_request(struct target *t, enum bench_cmd cmd, uint32_t round,
 			  uint32_t n, uint64_t *vals)
 {
 	uint8_t req[REQUEST_SIZE];
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, req, sizeof(req));
-	wire_put_u32(&b, cmd);
-	wire_put_u32(&b, round);
-	wire_put_u32(&b, n);
-	if (b.err || write_full(t->fd, req, b.off) != 0) {
+	buf_init_write(&b, req, sizeof(req));
+	buf_put_u32(&b, cmd);
+	buf_put_u32(&b, round);
+	buf_put_u32(&b, n);
+	if (!buf_ok(&b) || write_full(t->fd, req, b.off) != 0) {
 		fprintf(stderr, "bench_tpm: %s: worker gone\n", t->name);
 		return -1;
 	}

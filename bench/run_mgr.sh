@@ -333,9 +333,12 @@ printf '   %-44s| %-14s| %s\n' "per NV_Write (recorded state write)" \
   "$(awk -v a=$nv_hw -v b=$nv_writes 'BEGIN { printf "%.2f", a / b }')" \
   "$(awk -v a=$nv_commits -v b=$nv_writes 'BEGIN { printf "%.2f", a / b }')   ($nv_writes writes: $nv_hw hw commands, $nv_commits commits)"
 cat <<EOF
-   target: 0 hw commands per start (the man page: "Starting a vTPM costs no
-   hardware TPM command"), 1 per recorded state write (the NV counter
-   increment, vtpmmgr(8) ROLLBACK WINDOW).  A store commit is the manager's
+   target: 0 hw commands of its own per start, 1 per recorded state write
+   (the NV counter increment, vtpmmgr(8) ROLLBACK WINDOW).  The man page:
+   "Starting a vTPM issues no hardware TPM command of its own; each
+   recorded state write costs one".  A TPM writes state at its TPM2_Startup,
+   so a start with flags=startup-clear (as here) costs one, and its stop one
+   more (the final TPM2_Shutdown).  A store commit is the manager's
    SQLite transaction; each is followed by its NV counter step.  A start
    commits the autostart mark (vtpmctl start) and the state libtpms writes
    at TPM2_Startup; the stop clears the mark and records the Shutdown state.

@@ -1,15 +1,18 @@
 /*
- * tpm_wire.c: big-endian marshalling and the raw TPM 2.0 commands of the
- * benchmark, built by hand so that every target sees the same bytes.  Runs
- * in every bench_tpm process.  The responses parsed here come from the
- * target under test (libtpms or a daemon over a socket) and are untrusted:
- * the reader checks each length against the bytes left (subtractively, so
- * nothing overflows), keeps its first error, and a parser fails unless it
+ * tpm_wire.c: the raw TPM 2.0 commands of the benchmark, built by hand so
+ * that every target sees the same bytes, and their response parsers, all
+ * marshalled with the buffer API (lib/buf.h).  Runs in every bench_tpm
+ * process.  The responses parsed here come from the target under test
+ * (libtpms or a daemon over a socket) and are untrusted: the buffer checks
+ * each length against the bytes left (subtractively, so nothing
+ * overflows) and keeps its first error, and a parser fails unless it
  * consumed the response exactly.
  */
 #include "tpm_wire.h"
 
 #include <string.h>
+
+#include "buf.h"
 
 #define TPM_ST_NO_SESSIONS 0x8001u
 #define TPM_ST_SESSIONS 0x8002u
@@ -73,262 +76,109 @@
 #define RSA_2048_BITS 2048u
 #define AES_128_BITS 128u
 
-void wire_buf_init(struct wire_buf *b, uint8_t *data, size_t cap)
-{
-	b->data = data;
-	b->cap = cap;
-	b->off = 0;
-	b->err = 0;
-}
-
-/* Reserves n bytes and returns where they go, or NULL once overflowed. */
-static uint8_t *wire_reserve(struct wire_buf *b, size_t n)
-{
-	uint8_t *p;
-
-	if (b->err || n > b->cap - b->off) {
-		b->err = 1;
-		return NULL;
-	}
-	p = b->data + b->off;
-	b->off += n;
-	return p;
-}
-
-void wire_put_u8(struct wire_buf *b, uint8_t v)
-{
-	uint8_t *p = wire_reserve(b, 1);
-
-	if (p)
-		p[0] = v;
-}
-
-void wire_put_u16(struct wire_buf *b, uint16_t v)
-{
-	uint8_t *p = wire_reserve(b, 2);
-
-	if (p) {
-		p[0] = (uint8_t)(v >> 8);
-		p[1] = (uint8_t)v;
-	}
-}
-
-static void wire_store_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-void wire_put_u32(struct wire_buf *b, uint32_t v)
-{
-	uint8_t *p = wire_reserve(b, 4);
-
-	if (p)
-		wire_store_u32(p, v);
-}
-
-void wire_put_u64(struct wire_buf *b, uint64_t v)
-{
-	wire_put_u32(b, (uint32_t)(v >> 32));
-	wire_put_u32(b, (uint32_t)v);
-}
-
-void wire_put_bytes(struct wire_buf *b, const void *src, size_t n)
-{
-	uint8_t *p = wire_reserve(b, n);
-
-	if (p && n)
-		memcpy(p, src, n);
-}
-
-void wire_put_zeros(struct wire_buf *b, size_t n)
-{
-	uint8_t *p = wire_reserve(b, n);
-
-	if (p && n)
-		memset(p, 0, n);
-}
-
-void wire_patch_u32(struct wire_buf *b, size_t off, uint32_t v)
-{
-	if (b->err || off > b->off || 4 > b->off - off) {
-		b->err = 1;
-		return;
-	}
-	wire_store_u32(b->data + off, v);
-}
-
-void wire_rd_init(struct wire_rd *r, const uint8_t *data, size_t len)
-{
-	r->data = data;
-	r->len = len;
-	r->off = 0;
-	r->err = 0;
-}
-
-const uint8_t *wire_get_bytes(struct wire_rd *r, size_t n)
-{
-	const uint8_t *p;
-
-	if (r->err || n > r->len - r->off) {
-		r->err = 1;
-		return NULL;
-	}
-	p = r->data + r->off;
-	r->off += n;
-	return p;
-}
-
-uint8_t wire_get_u8(struct wire_rd *r)
-{
-	const uint8_t *p = wire_get_bytes(r, 1);
-
-	return p ? p[0] : 0;
-}
-
-uint16_t wire_get_u16(struct wire_rd *r)
-{
-	const uint8_t *p = wire_get_bytes(r, 2);
-
-	return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
-}
-
-uint32_t wire_get_u32(struct wire_rd *r)
-{
-	const uint8_t *p = wire_get_bytes(r, 4);
-
-	if (!p)
-		return 0;
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	       ((uint32_t)p[2] << 8) | (uint32_t)p[3];
-}
-
-uint64_t wire_get_u64(struct wire_rd *r)
-{
-	uint64_t hi = wire_get_u32(r);
-
-	return (hi << 32) | wire_get_u32(r);
-}
-
-const uint8_t *wire_get_tpm2b(struct wire_rd *r, size_t max, size_t *n)
-{
-	size_t size = wire_get_u16(r);
-
-	*n = 0;
-	if (r->err)
-		return NULL;
-	if (size > max) {
-		r->err = 1;
-		return NULL;
-	}
-	*n = size;
-	return wire_get_bytes(r, size);
-}
-
-int wire_rd_done(const struct wire_rd *r)
-{
-	return (r->err || r->off != r->len) ? -1 : 0;
-}
-
 /* ---- commands ---- */
 
-static void cmd_begin(struct wire_buf *b, uint16_t tag, uint32_t cc)
+static void cmd_begin(struct buf *b, uint16_t tag, uint32_t cc)
 {
-	wire_put_u16(b, (uint16_t)tag);
-	wire_put_u32(b, 0); /* size, patched by cmd_end */
-	wire_put_u32(b, cc);
+	buf_put_u16(b, tag);
+	buf_put_u32(b, 0); /* size, patched by cmd_end */
+	buf_put_u32(b, cc);
 }
 
-static size_t cmd_end(struct wire_buf *b)
+static size_t cmd_end(struct buf *b)
 {
-	wire_patch_u32(b, 2, (uint32_t)b->off);
-	if (b->err || b->off > TPM_MAX_COMMAND)
+	buf_patch_u32(b, 2, (uint32_t)b->off);
+	if (!buf_ok(b) || b->off > TPM_MAX_COMMAND)
 		return 0;
 	return b->off;
 }
 
 /* An authorization area holding one empty password session. */
-static void cmd_pw_session(struct wire_buf *b)
+static void cmd_pw_session(struct buf *b)
 {
-	wire_put_u32(b, PW_SESSION_SIZE);
-	wire_put_u32(b, TPM_RS_PW);
-	wire_put_u16(b, 0); /* nonceCaller */
-	wire_put_u8(b, 0);  /* sessionAttributes */
-	wire_put_u16(b, 0); /* hmac: the empty password */
+	buf_put_u32(b, PW_SESSION_SIZE);
+	buf_put_u32(b, TPM_RS_PW);
+	buf_put_u16(b, 0); /* nonceCaller */
+	buf_put_u8(b, 0);  /* sessionAttributes */
+	buf_put_u16(b, 0); /* hmac: the empty password */
 }
 
 size_t tpm_cmd_startup_clear(uint8_t *buf, size_t cap)
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_STARTUP);
-	wire_put_u16(&b, TPM_SU_CLEAR);
+	buf_put_u16(&b, TPM_SU_CLEAR);
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_get_random(uint8_t *buf, size_t cap, uint16_t bytes)
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_GET_RANDOM);
-	wire_put_u16(&b, bytes);
+	buf_put_u16(&b, bytes);
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_pcr_extend(uint8_t *buf, size_t cap, uint32_t pcr,
 			  const uint8_t digest[TPM_DIGEST_SIZE])
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_PCR_EXTEND);
-	wire_put_u32(&b, pcr);
+	buf_put_u32(&b, pcr);
 	cmd_pw_session(&b);
-	wire_put_u32(&b, 1); /* TPML_DIGEST_VALUES.count */
-	wire_put_u16(&b, TPM_ALG_SHA256);
-	wire_put_bytes(&b, digest, TPM_DIGEST_SIZE);
+	buf_put_u32(&b, 1); /* TPML_DIGEST_VALUES.count */
+	buf_put_u16(&b, TPM_ALG_SHA256);
+	buf_put_bytes(&b, digest, TPM_DIGEST_SIZE);
 	return cmd_end(&b);
 }
 
-/* The unique field: seq big-endian, then zeros, size bytes in all. */
-static void cmd_unique(struct wire_buf *b, size_t size, uint32_t seq)
+/* The zeros after seq in a unique field; RSA-2048's is the largest. */
+static const uint8_t unique_zeros[RSA_2048_BYTES - 4];
+
+/*
+ * The unique field: seq big-endian, then zeros, size bytes in all (4 to
+ * RSA_2048_BYTES).
+ */
+static void cmd_unique(struct buf *b, uint16_t size, uint32_t seq)
 {
-	wire_put_u16(b, (uint16_t)size);
-	wire_put_u32(b, seq);
-	wire_put_zeros(b, size - 4);
+	buf_put_u16(b, size);
+	buf_put_u32(b, seq);
+	buf_put_bytes(b, unique_zeros, (size_t)size - 4);
 }
 
 /* TPMT_PUBLIC for one of the benchmark's key templates. */
-static void cmd_template(struct wire_buf *b, enum tpm_key_kind kind,
+static void cmd_template(struct buf *b, enum tpm_key_kind kind,
 			 uint32_t seq)
 {
 	int rsa = kind == TPM_KEY_RSA_STORAGE;
 
-	wire_put_u16(b, rsa ? TPM_ALG_RSA : TPM_ALG_ECC);
-	wire_put_u16(b, TPM_ALG_SHA256); /* nameAlg */
-	wire_put_u32(b, kind == TPM_KEY_ECC_SIGNING ? TPMA_SIGNING : TPMA_STORAGE);
-	wire_put_u16(b, 0); /* authPolicy */
+	buf_put_u16(b, rsa ? TPM_ALG_RSA : TPM_ALG_ECC);
+	buf_put_u16(b, TPM_ALG_SHA256); /* nameAlg */
+	buf_put_u32(b, kind == TPM_KEY_ECC_SIGNING ? TPMA_SIGNING : TPMA_STORAGE);
+	buf_put_u16(b, 0); /* authPolicy */
 	if (kind == TPM_KEY_ECC_SIGNING) {
-		wire_put_u16(b, TPM_ALG_NULL); /* symmetric */
-		wire_put_u16(b, TPM_ALG_ECDSA);
-		wire_put_u16(b, TPM_ALG_SHA256);
+		buf_put_u16(b, TPM_ALG_NULL); /* symmetric */
+		buf_put_u16(b, TPM_ALG_ECDSA);
+		buf_put_u16(b, TPM_ALG_SHA256);
 	} else {
-		wire_put_u16(b, TPM_ALG_AES);
-		wire_put_u16(b, AES_128_BITS);
-		wire_put_u16(b, TPM_ALG_CFB);
-		wire_put_u16(b, TPM_ALG_NULL); /* scheme */
+		buf_put_u16(b, TPM_ALG_AES);
+		buf_put_u16(b, AES_128_BITS);
+		buf_put_u16(b, TPM_ALG_CFB);
+		buf_put_u16(b, TPM_ALG_NULL); /* scheme */
 	}
 	if (rsa) {
-		wire_put_u16(b, RSA_2048_BITS);
-		wire_put_u32(b, 0); /* exponent: default 65537 */
+		buf_put_u16(b, RSA_2048_BITS);
+		buf_put_u32(b, 0); /* exponent: default 65537 */
 		cmd_unique(b, RSA_2048_BYTES, seq);
 	} else {
-		wire_put_u16(b, TPM_ECC_NIST_P256);
-		wire_put_u16(b, TPM_ALG_NULL); /* kdf */
+		buf_put_u16(b, TPM_ECC_NIST_P256);
+		buf_put_u16(b, TPM_ALG_NULL); /* kdf */
 		cmd_unique(b, ECC_P256_BYTES, seq); /* x */
 		cmd_unique(b, ECC_P256_BYTES, 0);   /* y */
 	}
@@ -337,91 +187,85 @@ static void cmd_template(struct wire_buf *b, enum tpm_key_kind kind,
 size_t tpm_cmd_create_primary(uint8_t *buf, size_t cap,
 			      enum tpm_key_kind kind, uint32_t seq)
 {
-	struct wire_buf b;
+	struct buf b;
 	size_t pub_at;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_CREATE_PRIMARY);
-	wire_put_u32(&b, TPM_RH_OWNER);
+	buf_put_u32(&b, TPM_RH_OWNER);
 	cmd_pw_session(&b);
-	wire_put_u16(&b, 4); /* TPM2B_SENSITIVE_CREATE */
-	wire_put_u16(&b, 0); /* userAuth */
-	wire_put_u16(&b, 0); /* data */
+	buf_put_u16(&b, 4); /* TPM2B_SENSITIVE_CREATE */
+	buf_put_u16(&b, 0); /* userAuth */
+	buf_put_u16(&b, 0); /* data */
 	pub_at = b.off;
-	wire_put_u16(&b, 0); /* TPM2B_PUBLIC size, patched below */
+	buf_put_u16(&b, 0); /* TPM2B_PUBLIC size, patched below */
 	cmd_template(&b, kind, seq);
-	if (!b.err) {
-		size_t n = b.off - pub_at - 2;
-
-		b.data[pub_at] = (uint8_t)(n >> 8);
-		b.data[pub_at + 1] = (uint8_t)n;
-	}
-	wire_put_u16(&b, 0); /* outsideInfo */
-	wire_put_u32(&b, 0); /* creationPCR: no selections */
+	if (buf_ok(&b)) /* the 2 bytes at pub_at were written */
+		be16_store(b.data + pub_at, (uint16_t)(b.off - pub_at - 2));
+	buf_put_u16(&b, 0); /* outsideInfo */
+	buf_put_u32(&b, 0); /* creationPCR: no selections */
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_sign(uint8_t *buf, size_t cap, uint32_t key,
 		    const uint8_t digest[TPM_DIGEST_SIZE])
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_SIGN);
-	wire_put_u32(&b, key);
+	buf_put_u32(&b, key);
 	cmd_pw_session(&b);
-	wire_put_u16(&b, TPM_DIGEST_SIZE);
-	wire_put_bytes(&b, digest, TPM_DIGEST_SIZE);
-	wire_put_u16(&b, TPM_ALG_ECDSA); /* inScheme */
-	wire_put_u16(&b, TPM_ALG_SHA256);
-	wire_put_u16(&b, TPM_ST_HASHCHECK); /* validation: the null ticket */
-	wire_put_u32(&b, TPM_RH_NULL);
-	wire_put_u16(&b, 0);
+	buf_put_tpm2b(&b, digest, TPM_DIGEST_SIZE);
+	buf_put_u16(&b, TPM_ALG_ECDSA); /* inScheme */
+	buf_put_u16(&b, TPM_ALG_SHA256);
+	buf_put_u16(&b, TPM_ST_HASHCHECK); /* validation: the null ticket */
+	buf_put_u32(&b, TPM_RH_NULL);
+	buf_put_u16(&b, 0);
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_flush(uint8_t *buf, size_t cap, uint32_t handle)
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_FLUSH_CONTEXT);
-	wire_put_u32(&b, handle);
+	buf_put_u32(&b, handle);
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_nv_define(uint8_t *buf, size_t cap, uint32_t index,
 			 uint16_t size)
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_DEFINE_SPACE);
-	wire_put_u32(&b, TPM_RH_OWNER);
+	buf_put_u32(&b, TPM_RH_OWNER);
 	cmd_pw_session(&b);
-	wire_put_u16(&b, 0);  /* auth: empty */
-	wire_put_u16(&b, 14); /* TPM2B_NV_PUBLIC: the 14 bytes below */
-	wire_put_u32(&b, index);
-	wire_put_u16(&b, TPM_ALG_SHA256); /* nameAlg */
-	wire_put_u32(&b, TPMA_NV_BENCH);
-	wire_put_u16(&b, 0);  /* authPolicy: none */
-	wire_put_u16(&b, size);
+	buf_put_u16(&b, 0);  /* auth: empty */
+	buf_put_u16(&b, 14); /* TPM2B_NV_PUBLIC: the 14 bytes below */
+	buf_put_u32(&b, index);
+	buf_put_u16(&b, TPM_ALG_SHA256); /* nameAlg */
+	buf_put_u32(&b, TPMA_NV_BENCH);
+	buf_put_u16(&b, 0);  /* authPolicy: none */
+	buf_put_u16(&b, size);
 	return cmd_end(&b);
 }
 
 size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
 			const uint8_t *data, uint16_t len, uint16_t offset)
 {
-	struct wire_buf b;
+	struct buf b;
 
-	wire_buf_init(&b, buf, cap);
+	buf_init_write(&b, buf, cap);
 	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_WRITE);
-	wire_put_u32(&b, TPM_RH_OWNER); /* authHandle */
-	wire_put_u32(&b, index);
+	buf_put_u32(&b, TPM_RH_OWNER); /* authHandle */
+	buf_put_u32(&b, index);
 	cmd_pw_session(&b);
-	wire_put_u16(&b, len);
-	wire_put_bytes(&b, data, len);
-	wire_put_u16(&b, offset);
+	buf_put_tpm2b(&b, data, len);
+	buf_put_u16(&b, offset);
 	return cmd_end(&b);
 }
 
@@ -429,13 +273,9 @@ size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
 
 uint32_t tpm_rsp_size(const uint8_t hdr[TPM_HEADER_SIZE])
 {
-	struct wire_rd r;
-	uint16_t tag;
-	uint32_t size;
+	uint16_t tag = be16_load(hdr);
+	uint32_t size = be32_load(hdr + 2);
 
-	wire_rd_init(&r, hdr, TPM_HEADER_SIZE);
-	tag = wire_get_u16(&r);
-	size = wire_get_u32(&r);
 	if (tag != TPM_ST_NO_SESSIONS && tag != TPM_ST_SESSIONS)
 		return 0;
 	if (size < TPM_HEADER_SIZE || size > TPM_MAX_RESPONSE)
@@ -447,72 +287,73 @@ uint32_t tpm_rsp_size(const uint8_t hdr[TPM_HEADER_SIZE])
  * Reads the header.  Returns -1 when malformed, 1 when the TPM answered
  * with an error (*rc set, nothing follows), 0 when a success body follows.
  */
-static int rsp_begin(struct wire_rd *r, const uint8_t *rsp, size_t len,
+static int rsp_begin(struct buf *r, const uint8_t *rsp, size_t len,
 		     uint32_t *rc, int sessions)
 {
 	uint16_t tag;
 	uint32_t size;
 
 	*rc = 0;
-	wire_rd_init(r, rsp, len);
-	tag = wire_get_u16(r);
-	size = wire_get_u32(r);
-	*rc = wire_get_u32(r);
-	if (r->err || size != len)
+	buf_init_read(r, rsp, len);
+	tag = buf_get_u16(r);
+	size = buf_get_u32(r);
+	*rc = buf_get_u32(r);
+	if (!buf_ok(r) || size != len)
 		return -1;
 	if (*rc != 0)
-		return wire_rd_done(r) == 0 ? 1 : -1;
+		return buf_done(r) ? 1 : -1;
 	if (tag != (sessions ? TPM_ST_SESSIONS : TPM_ST_NO_SESSIONS))
 		return -1;
 	return 0;
 }
 
-/* The response authorization area of one password session. */
-static int rsp_pw_session(struct wire_rd *r)
+/* The response authorization area of one password session: the rest of r. */
+static int rsp_pw_session(struct buf *r)
 {
-	size_t n;
+	uint16_t n;
 
-	(void)wire_get_tpm2b(r, SESSION_FIELD_MAX, &n); /* nonceTPM */
-	(void)wire_get_u8(r);                           /* attributes */
-	(void)wire_get_tpm2b(r, SESSION_FIELD_MAX, &n); /* hmac */
-	return wire_rd_done(r);
+	(void)buf_get_tpm2b(r, &n, SESSION_FIELD_MAX); /* nonceTPM */
+	(void)buf_get_u8(r);                           /* attributes */
+	(void)buf_get_tpm2b(r, &n, SESSION_FIELD_MAX); /* hmac */
+	return buf_done(r) ? 0 : -1;
 }
 
-/* Reads parameterSize and sets params to read exactly that many bytes. */
-static const uint8_t *rsp_params(struct wire_rd *r, struct wire_rd *params)
+/*
+ * Reads parameterSize and sets params to read exactly that many bytes.
+ * Returns -1 (r's error set) when fewer bytes than that are left.
+ */
+static int rsp_params(struct buf *r, struct buf *params)
 {
-	uint32_t size = wire_get_u32(r);
-	const uint8_t *p = wire_get_bytes(r, size);
+	uint32_t size = buf_get_u32(r);
+	const uint8_t *p = buf_get_ptr(r, size);
 
-	wire_rd_init(params, p, p ? size : 0);
-	if (!p)
-		params->err = 1;
-	return p;
+	buf_init_read(params, p, p ? size : 0);
+	return p ? 0 : -1;
 }
 
 int tpm_rsp_plain(const uint8_t *rsp, size_t len, uint32_t *rc)
 {
-	struct wire_rd r;
+	struct buf r;
 	int st = rsp_begin(&r, rsp, len, rc, 0);
 
 	if (st != 0)
 		return st < 0 ? -1 : 0;
-	return wire_rd_done(&r);
+	return buf_done(&r) ? 0 : -1;
 }
 
 int tpm_rsp_get_random(const uint8_t *rsp, size_t len, uint32_t *rc,
 		       uint16_t bytes)
 {
-	struct wire_rd r;
-	size_t n;
+	struct buf r;
+	uint16_t n;
 	int st = rsp_begin(&r, rsp, len, rc, 0);
 
 	if (st != 0)
 		return st < 0 ? -1 : 0;
-	(void)wire_get_tpm2b(&r, bytes, &n);
+	(void)buf_get_tpm2b(&r, &n, bytes);
 	if (n != bytes)
 		return -1;
-	return wire_rd_done(&r);
+	return buf_done(&r) ? 0 : -1;
 }
 
 int tpm_rsp_pcr_extend(const uint8_t *rsp, size_t len, uint32_t *rc)
@@ -522,13 +363,12 @@ int tpm_rsp_pcr_extend(const uint8_t *rsp, size_t len, uint32_t *rc)
 
 int tpm_rsp_no_params(const uint8_t *rsp, size_t len, uint32_t *rc)
 {
-	struct wire_rd r, params;
+	struct buf r, params;
 	int st = rsp_begin(&r, rsp, len, rc, 1);
 
 	if (st != 0)
 		return st < 0 ? -1 : 0;
-	(void)rsp_params(&r, &params);
-	if (wire_rd_done(&params) != 0)
+	if (rsp_params(&r, &params) != 0 || !buf_done(&params))
 		return -1;
 	return rsp_pw_session(&r);
 }
@@ -536,26 +376,27 @@ int tpm_rsp_no_params(const uint8_t *rsp, size_t len, uint32_t *rc)
 int tpm_rsp_create_primary(const uint8_t *rsp, size_t len, uint32_t *rc,
 			   uint32_t *handle, uint8_t *name, size_t *name_len)
 {
-	struct wire_rd r, p;
+	struct buf r, p;
 	const uint8_t *nm;
-	size_t n;
+	uint16_t n;
 	int st = rsp_begin(&r, rsp, len, rc, 1);
 
 	*handle = 0;
 	*name_len = 0;
 	if (st != 0)
 		return st < 0 ? -1 : 0;
-	*handle = wire_get_u32(&r);
-	(void)rsp_params(&r, &p);
-	(void)wire_get_tpm2b(&p, TPM_MAX_RESPONSE, &n); /* outPublic */
-	(void)wire_get_tpm2b(&p, TPM_MAX_RESPONSE, &n); /* creationData */
-	(void)wire_get_tpm2b(&p, TPM_NAME_MAX, &n);     /* creationHash */
-	if (wire_get_u16(&p) != TPM_ST_CREATION)        /* creationTicket */
+	*handle = buf_get_u32(&r);
+	if (rsp_params(&r, &p) != 0)
 		return -1;
-	(void)wire_get_u32(&p);
-	(void)wire_get_tpm2b(&p, TPM_NAME_MAX, &n);
-	nm = wire_get_tpm2b(&p, TPM_NAME_MAX, &n);      /* name */
-	if (wire_rd_done(&p) != 0 || !nm || n == 0)
+	(void)buf_get_tpm2b(&p, &n, TPM_MAX_RESPONSE); /* outPublic */
+	(void)buf_get_tpm2b(&p, &n, TPM_MAX_RESPONSE); /* creationData */
+	(void)buf_get_tpm2b(&p, &n, TPM_NAME_MAX);     /* creationHash */
+	if (buf_get_u16(&p) != TPM_ST_CREATION)        /* creationTicket */
+		return -1;
+	(void)buf_get_u32(&p);
+	(void)buf_get_tpm2b(&p, &n, TPM_NAME_MAX);
+	nm = buf_get_tpm2b(&p, &n, TPM_NAME_MAX);      /* name */
+	if (!buf_done(&p) || !nm || n == 0)
 		return -1;
 	if ((*handle >> 24) != TPM_HT_TRANSIENT)
 		return -1;
@@ -566,20 +407,21 @@ int tpm_rsp_create_primary(const uint8_t *rsp, size_t len, uint32_t *rc,
 
 int tpm_rsp_sign(const uint8_t *rsp, size_t len, uint32_t *rc)
 {
-	struct wire_rd r, p;
-	size_t n;
+	struct buf r, p;
+	uint16_t n;
 	int st = rsp_begin(&r, rsp, len, rc, 1);
 
 	if (st != 0)
 		return st < 0 ? -1 : 0;
-	(void)rsp_params(&r, &p);
-	if (wire_get_u16(&p) != TPM_ALG_ECDSA || wire_get_u16(&p) != TPM_ALG_SHA256)
+	if (rsp_params(&r, &p) != 0)
 		return -1;
-	(void)wire_get_tpm2b(&p, ECC_P256_BYTES, &n); /* signatureR */
+	if (buf_get_u16(&p) != TPM_ALG_ECDSA || buf_get_u16(&p) != TPM_ALG_SHA256)
+		return -1;
+	(void)buf_get_tpm2b(&p, &n, ECC_P256_BYTES); /* signatureR */
 	if (n == 0)
 		return -1;
-	(void)wire_get_tpm2b(&p, ECC_P256_BYTES, &n); /* signatureS */
-	if (n == 0 || wire_rd_done(&p) != 0)
+	(void)buf_get_tpm2b(&p, &n, ECC_P256_BYTES); /* signatureS */
+	if (n == 0 || !buf_done(&p))
 		return -1;
 	return rsp_pw_session(&r);
 }

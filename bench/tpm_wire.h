@@ -1,11 +1,11 @@
 /*
- * tpm_wire.h: big-endian marshalling for the benchmark, and the handful of
- * raw TPM 2.0 commands it sends (GetRandom, PCR_Extend, CreatePrimary,
- * Sign, FlushContext, Startup, NV_DefineSpace, NV_Write) with a parser for
- * each response.  Runs in
- * every bench_tpm process.  Responses come from the target under test and
- * are untrusted: every length is checked against what is left before it is
- * used, the first error sticks, and a parser must consume its input exactly.
+ * tpm_wire.h: the handful of raw TPM 2.0 commands the benchmark sends
+ * (GetRandom, PCR_Extend, CreatePrimary, Sign, FlushContext, Startup,
+ * NV_DefineSpace, NV_Write) with a parser for each response, all marshalled
+ * with the buffer API (lib/buf.h).  Runs in every bench_tpm process.
+ * Responses come from the target under test and are untrusted: every length
+ * is checked against what is left before it is used, the first error
+ * sticks, and a parser must consume its input exactly.
  */
 #ifndef BENCH_TPM_WIRE_H
 #define BENCH_TPM_WIRE_H
@@ -19,44 +19,6 @@
 #define TPM_DIGEST_SIZE 32u    /* SHA-256 */
 #define TPM_NAME_MAX (2u + 64u) /* hash alg id + largest digest */
 #define TPM_RC_NV_DEFINED 0x0000014Cu /* NV_DefineSpace: the index exists */
-
-/* Writer over a caller's buffer; an overflow sets err and later puts no-op. */
-struct wire_buf {
-	uint8_t *data;
-	size_t cap;
-	size_t off;
-	int err;
-};
-
-/* Reader over untrusted bytes; a short read sets err and later gets read 0. */
-struct wire_rd {
-	const uint8_t *data;
-	size_t len;
-	size_t off;
-	int err;
-};
-
-void wire_buf_init(struct wire_buf *b, uint8_t *data, size_t cap);
-void wire_put_u8(struct wire_buf *b, uint8_t v);
-void wire_put_u16(struct wire_buf *b, uint16_t v);
-void wire_put_u32(struct wire_buf *b, uint32_t v);
-void wire_put_u64(struct wire_buf *b, uint64_t v);
-void wire_put_bytes(struct wire_buf *b, const void *p, size_t n);
-void wire_put_zeros(struct wire_buf *b, size_t n);
-/* Overwrites 4 bytes already written at off (a size field). */
-void wire_patch_u32(struct wire_buf *b, size_t off, uint32_t v);
-
-void wire_rd_init(struct wire_rd *r, const uint8_t *data, size_t len);
-uint8_t wire_get_u8(struct wire_rd *r);
-uint16_t wire_get_u16(struct wire_rd *r);
-uint32_t wire_get_u32(struct wire_rd *r);
-uint64_t wire_get_u64(struct wire_rd *r);
-/* Skips n bytes; returns a pointer to them, or NULL (and err) if short. */
-const uint8_t *wire_get_bytes(struct wire_rd *r, size_t n);
-/* Reads a TPM2B: u16 size (refused above max) and that many bytes. */
-const uint8_t *wire_get_tpm2b(struct wire_rd *r, size_t max, size_t *n);
-/* 0 when no error happened and every byte was consumed, else -1. */
-int wire_rd_done(const struct wire_rd *r);
 
 enum tpm_key_kind {
 	TPM_KEY_ECC_STORAGE, /* TCG SRK template, NIST P-256, AES-128-CFB */
