@@ -2,9 +2,9 @@
 # A vTPM under vtpmmgr keeps its NV index and persistent key across a
 # restart of the vtpm (vtpmctl stop/start) and across a restart of the
 # manager (SIGTERM, start again: the vTPM flagged autostart comes back on
-# its own). Starting a vTPM costs no hardware TPM command beyond the NV
-# counter steps of the store commits it causes (the autostart flag, the
-# state libtpms writes at TPM2_Startup): measured through vtpmctl status.
+# its own). Starting a vTPM issues no hardware TPM command of its own beyond
+# the NV counter step of each store commit it causes (the state libtpms
+# writes at TPM2_Startup): measured through vtpmctl status.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mgr.sh"
 
