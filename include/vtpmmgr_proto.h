@@ -18,6 +18,8 @@
  *     The record for `type`, and the vTPM's UUID (bound into its files).
  * GET_BOOT_HASH req: u8 version
  *               rsp: u8 version | hash[32]  (SHA-256 of the vtpm executable launched)
+ *     A vtpm asks once its TPM runs and its endpoints listen; the manager
+ *     takes the first ask as the vtpm being ready (vtpmctl start waits on it).
  */
 #ifndef VTPM_VTPMMGR_PROTO_H
 #define VTPM_VTPMMGR_PROTO_H

@@ -63,6 +63,17 @@ static int keeper_save(void *arg, int type, const struct mgr_record *rec)
 	return rc;
 }
 
+int keeper_boot_hash(struct keeper *k, uint8_t hash[VTPM_DIGEST_SIZE])
+{
+	struct mgr_response r;
+	uint8_t req[MGRMSG_MAX];
+
+	if (transact(k, VTPM_ORD_GET_BOOT_HASH, req, mgrmsg_boot_hash_request(req), &r) < 0)
+		return -1;
+	memcpy(hash, r.hash, VTPM_DIGEST_SIZE);
+	return 0;
+}
+
 struct keeper *keeper_open(int fd, struct nv_keeper *ops)
 {
 	struct keeper *k = calloc(1, sizeof(*k));

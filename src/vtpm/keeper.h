@@ -17,6 +17,11 @@
 /* Connects over fd; fills ops with the nv_keeper callbacks. NULL on failure. */
 struct keeper *keeper_open(int fd, struct nv_keeper *ops);
 void keeper_close(struct keeper *k);
+/*
+ * Asks for the SHA-256 of the executable the manager launched; a vtpm asks
+ * once its TPM runs, which the manager takes as "ready".
+ */
+int keeper_boot_hash(struct keeper *k, uint8_t hash[VTPM_DIGEST_SIZE]);
 /* The socket that reads EOF when the manager goes away. */
 int keeper_socket(const struct keeper *k);
 

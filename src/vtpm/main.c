@@ -192,6 +192,15 @@ int main(int argc, char **argv)
 	if (write_pid(&o) < 0)
 		goto out;
 	pid_written = true;
+	if (keeper) {
+		uint8_t hash[VTPM_DIGEST_SIZE];
+
+		/* tells the manager we serve; the hash is what it measured of us */
+		if (keeper_boot_hash(keeper, hash) < 0)
+			goto out;
+		log_info("running the executable with SHA-256 %02x%02x%02x%02x...", hash[0], hash[1],
+			 hash[2], hash[3]);
+	}
 	log_info("serving TPM %s from %s", o.tpm2 ? "2.0" : "1.2", o.state_dir);
 	rc = server_run(srv);
 	if (rc != SERVER_LIFELINE_LOST)

@@ -168,6 +168,17 @@ static void do_create(struct ctl_conn *c, char *args)
 	reply(c, "{\"ok\":true,\"uuid\":\"%s\"}", u);
 }
 
+static void started(void *arg, bool ready)
+{
+	struct ctl_conn *c = arg;
+
+	if (ready)
+		reply(c, "{\"ok\":true}");
+	else
+		reply_err(c, "the vtpm exited while starting (state refused? see the manager's log)");
+}
+
+/* Answered once the vtpm serves, or has exited: a refused state is an error here. */
 static void do_start(struct ctl_conn *c, const char *arg)
 {
 	const struct store_vtpm *v = lookup(c, arg);
@@ -176,11 +187,12 @@ static void do_start(struct ctl_conn *c, const char *arg)
 		return;
 	if (vtpms_running(c->m, v->uuid, NULL))
 		return reply_err(c, "already running");
-	if (vtpms_start(c->m, v) < 0)
-		return reply_err(c, "cannot start the vtpm (see the manager's log)");
 	if (!(v->flags & STORE_FLAG_AUTOSTART))
 		(void)store_set_flags(c->m->st, v->uuid, v->flags | STORE_FLAG_AUTOSTART);
-	reply(c, "{\"ok\":true}");
+	if (vtpms_start(c->m, v, started, c) < 0)
+		return reply_err(c, "cannot start the vtpm (see the manager's log)");
+	c->waiting = true;
+	ev_set_deadline(c->m->loop, c->fd, -1);
 }
 
 static void stopped(void *arg, int status)

@@ -248,7 +248,7 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < store_count(m->st); i++) {
 		const struct store_vtpm *v = store_at(m->st, i);
 		if (v->flags & STORE_FLAG_AUTOSTART)
-			(void)vtpms_start(m, v);
+			(void)vtpms_start(m, v, NULL, NULL);
 	}
 	if (m->cfg.pid_file && write_pid(m->cfg.pid_file) < 0) {
 		log_err("cannot write the pid file %s: %s", m->cfg.pid_file, strerror(errno));

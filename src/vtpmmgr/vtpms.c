@@ -36,6 +36,8 @@ struct inst {
 	bool killed;
 	vtpms_exit_cb exit_cb;	/* someone waits for the exit */
 	void *exit_arg;
+	vtpms_ready_cb ready_cb;	/* someone waits for it to come up */
+	void *ready_arg;
 	uint8_t rsp[MGRMSG_MAX];
 };
 
@@ -117,6 +119,11 @@ static void handle(void *arg, const uint8_t *req, size_t len, uint8_t locality, 
 	case VTPM_ORD_GET_BOOT_HASH:
 		memcpy(out.hash, i->m->vtpm_hash, sizeof(out.hash));
 		out.result = VTPM_SUCCESS;
+		/* asked once the vtpm's TPM runs: whoever waits for the start learns it */
+		if (i->ready_cb) {
+			i->ready_cb(i->ready_arg, true);
+			i->ready_cb = NULL;
+		}
 		break;
 	default:
 		out.result = VTPM_UNSUPPORTED;
@@ -325,7 +332,7 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	_exit(127);
 }
 
-int vtpms_start(struct mgr *m, const struct store_vtpm *v)
+int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
 	const char *argv[ARGV_MAX];
 	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
@@ -400,6 +407,8 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v)
 		close(lfds[k]);
 	i->m = m;
 	i->pid = pid;
+	i->ready_cb = cb;
+	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
@@ -451,6 +460,8 @@ void vtpms_reap(struct mgr *m)
 				report_exit(i, status);
 				if (i->exit_cb)
 					i->exit_cb(i->exit_arg, status);
+				if (i->ready_cb)
+					i->ready_cb(i->ready_arg, false);
 				inst_free(i);
 				break;
 			}

@@ -17,8 +17,14 @@
 #define VTPMS_CHANNEL_FD	3
 
 typedef void (*vtpms_exit_cb)(void *arg, int status);
+/* ready: the vtpm has loaded its state and serves (true), or exited first (false) */
+typedef void (*vtpms_ready_cb)(void *arg, bool ready);
 
-int vtpms_start(struct mgr *m, const struct store_vtpm *v);
+/*
+ * Starts a vtpm; cb (may be NULL) learns whether it comes up: a vtpm asks
+ * for its boot hash once its TPM runs, which is taken as ready.
+ */
+int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg);
 /*
  * Asks a vtpm to stop (SIGTERM: it sends its automatic TPM2_Shutdown and
  * records the state through us). cb runs when it has exited.
