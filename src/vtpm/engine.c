@@ -305,13 +305,6 @@ uint32_t engine_set_buffersize(uint32_t wanted, uint32_t *min, uint32_t *max)
 	return TPMLIB_SetBufferSize(wanted, min, max);
 }
 
-uint32_t engine_buffersize(void)
-{
-	uint32_t min, max;
-
-	return TPMLIB_SetBufferSize(0, &min, &max);
-}
-
 uint32_t engine_get_state(int type, uint8_t **blob, uint32_t *len)
 {
 	unsigned char *p = NULL;

@@ -49,7 +49,6 @@ uint32_t engine_store_volatile(void);
 void engine_delete_volatile(void);
 /* Buffer size: wanted 0 queries; returns the size in force. */
 uint32_t engine_set_buffersize(uint32_t wanted, uint32_t *min, uint32_t *max);
-uint32_t engine_buffersize(void);
 /* State blobs by TPMLIB_StateType (1 permanent, 2 volatile, 4 savestate). */
 uint32_t engine_get_state(int type, uint8_t **blob, uint32_t *len);
 uint32_t engine_set_state(int type, const uint8_t *blob, uint32_t len);
