@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "tpm.h"
 
 #define TPM_ST_NO_SESSIONS 0x8001u
 #define TPM_ST_SESSIONS 0x8002u
@@ -22,7 +23,6 @@
 #define TPM_CC_NV_DEFINE_SPACE 0x0000012Au
 #define TPM_CC_CREATE_PRIMARY 0x00000131u
 #define TPM_CC_NV_WRITE 0x00000137u
-#define TPM_CC_STARTUP 0x00000144u
 #define TPM_CC_SIGN 0x0000015Du
 #define TPM_CC_FLUSH_CONTEXT 0x00000165u
 #define TPM_CC_GET_RANDOM 0x0000017Bu
@@ -32,7 +32,6 @@
 #define TPM_RH_NULL 0x40000007u
 #define TPM_RS_PW 0x40000009u
 #define TPM_HT_TRANSIENT 0x80u
-#define TPM_SU_CLEAR 0x0000u
 
 #define TPM_ALG_RSA 0x0001u
 #define TPM_ALG_AES 0x0006u
@@ -105,12 +104,8 @@ static void cmd_pw_session(struct buf *b)
 
 size_t tpm_cmd_startup_clear(uint8_t *buf, size_t cap)
 {
-	struct buf b;
-
-	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_STARTUP);
-	buf_put_u16(&b, TPM_SU_CLEAR);
-	return cmd_end(&b);
+	/* the project's own builder (lib/tpm.h): 12 bytes */
+	return cap < 12 ? 0 : tpm2_build_su(buf, TPM20_CC_STARTUP, TPM20_SU_CLEAR);
 }
 
 size_t tpm_cmd_get_random(uint8_t *buf, size_t cap, uint16_t bytes)

@@ -31,6 +31,23 @@ static char *trim(char *s)
 	return s;
 }
 
+/* A number (decimal, or 0x hex) in [min, max]; the message names the setting. */
+static int parse_u32(const char *where, const char *key, const char *val, unsigned long min,
+		     unsigned long max, const char *what, uint32_t *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 0);
+	if (errno || *end || !*val || v < min || v > max) {
+		fprintf(stderr, "vtpmmgr: %s: %s must be %s\n", where, key, what);
+		return -1;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
 static int apply(struct mgr_config *c, const char *key, const char *val, const char *where)
 {
 	if (!strcmp(key, "data_dir"))
@@ -51,32 +68,13 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 		}
 		return 0;
 	}
-	if (!strcmp(key, "vtpm_uid_base") || !strcmp(key, "vtpm_uid_count")) {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(val, &end, 0);
-		if (errno || *end || v == 0 || v > 0x7fffffff) {
-			fprintf(stderr, "vtpmmgr: %s: %s must be a number from 1 to 2^31-1\n", where, key);
-			return -1;
-		}
-		*(key[9] == 'b' ? &c->uid_base : &c->uid_count) = (uint32_t)v;
-		return 0;
-	}
-	if (!strcmp(key, "counter_index")) {
-		char *end;
-		unsigned long v;
-
-		errno = 0;
-		v = strtoul(val, &end, 0);
-		if (errno || *end || v < 0x01000000ul || v > 0x01ffffff) {
-			fprintf(stderr, "vtpmmgr: %s: counter_index must be an NV index 0x01xxxxxx\n", where);
-			return -1;
-		}
-		c->counter_index = (uint32_t)v;
-		return 0;
-	}
+	if (!strcmp(key, "vtpm_uid_base"))
+		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_base);
+	if (!strcmp(key, "vtpm_uid_count"))
+		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_count);
+	if (!strcmp(key, "counter_index"))
+		return parse_u32(where, key, val, 0x01000000, 0x01ffffff, "an NV index 0x01xxxxxx",
+				 &c->counter_index);
 	fprintf(stderr, "vtpmmgr: %s: unknown setting '%s'\n", where, key);
 	return -1;
 }
