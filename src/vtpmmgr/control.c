@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "dbuf.h"
+#include "devline.h"
 #include "log.h"
 #include "rootkey.h"
 #include "sock.h"
@@ -113,6 +114,7 @@ static void do_create(struct ctl_conn *c, char *args)
 {
 	struct store_vtpm v = { .tpm2 = true };
 	char *save = NULL, err[256], u[37];
+	struct devline dl;
 	bool have_uuid = false;
 
 	snprintf(v.group, sizeof(v.group), "default");
@@ -137,7 +139,7 @@ static void do_create(struct ctl_conn *c, char *args)
 				return reply_err(c, "group: lower-case letters, digits, - and _");
 			snprintf(v.group, sizeof(v.group), "%s", val);
 		} else if (!strcmp(tok, "dev")) {
-			if (strlen(val) > STORE_CONFIG_MAX || vtpms_check_config(val, err, sizeof(err)) < 0)
+			if (strlen(val) > STORE_CONFIG_MAX || devline_parse(val, &dl, err, sizeof(err)) < 0)
 				return reply_err(c, strlen(val) > STORE_CONFIG_MAX ? "device line too long" : err);
 			snprintf(v.config, sizeof(v.config), "%s", val);
 		} else {

@@ -1,8 +1,8 @@
 /*
- * vtpms: fork and exec of vtpm processes, their requests to the manager,
- * and their exits. Requests arrive through lib/tpmback from a vtpm, which
- * may be compromised: lib/mgrmsg checks them, and the identity used is the
- * instance the connection was created for.
+ * vtpms: the launcher: fork and exec of vtpm processes, their channels
+ * and their exits. Requests a vtpm sends arrive through lib/tpmback and are
+ * answered by keysvc, with the identity of the instance the connection was
+ * created for; the device line is parsed by devline.
  */
 #include "vtpms.h"
 
@@ -18,6 +18,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "devline.h"
+#include "keysvc.h"
 #include "log.h"
 #include "sandbox.h"
 #include "sock.h"
@@ -86,55 +88,16 @@ static void handle(void *arg, const uint8_t *req, size_t len, uint8_t locality, 
 		   const uint8_t **rsp, uint32_t *rsp_len)
 {
 	struct inst *i = arg;
-	struct mgr_request r;
-	struct mgr_response out = { .result = VTPM_INVALID_REQUEST };
-	const struct store_vtpm *v;
-	long n;
+	bool booted = false;
 
 	(void)locality;	/* the manager's answers do not depend on it */
-	if (bad || mgrmsg_parse_request(req, len, &r, &out.result) < 0) {
-		log_warn("vtpm %s sent a malformed request", i->name);
-		r.ordinal = 0;
-		goto reply;
-	}
-	v = store_find(i->m->st, i->uuid);
-	if (!v) {
-		out.result = VTPM_FORBIDDEN;	/* destroyed while running */
-		goto reply;
-	}
-	switch (r.ordinal) {
-	case VTPM_ORD_SAVEHASHKEY:
-		if (store_put_record(i->m->st, i->uuid, r.type, &r.rec) == 0)
-			out.result = VTPM_SUCCESS;
-		else
-			out.result = errno == ERANGE ? VTPM_INVALID_REQUEST : VTPM_FAIL;
-		if (out.result != VTPM_SUCCESS)
-			log_err("vtpm %s: state record not kept (%s)", i->name, strerror(errno));
-		break;
-	case VTPM_ORD_LOADHASHKEY:
-		out.rec = v->rec[r.type - 1];
-		memcpy(out.uuid, i->uuid, VTPM_UUID_SIZE);
-		out.result = VTPM_SUCCESS;
-		break;
-	case VTPM_ORD_GET_BOOT_HASH:
-		memcpy(out.hash, i->m->vtpm_hash, sizeof(out.hash));
-		out.result = VTPM_SUCCESS;
-		/* asked once the vtpm's TPM runs: whoever waits for the start learns it */
-		if (i->ready_cb) {
-			i->ready_cb(i->ready_arg, true);
-			i->ready_cb = NULL;
-		}
-		break;
-	default:
-		out.result = VTPM_UNSUPPORTED;
-		break;
-	}
-reply:
-	n = mgrmsg_response(i->rsp, r.ordinal, &out);
-	explicit_bzero(&out, sizeof(out));
-	explicit_bzero(&r, sizeof(r));
+	*rsp_len = (uint32_t)keysvc_answer(i->m, i->uuid, i->name, req, len, bad, i->rsp, &booted);
 	*rsp = i->rsp;
-	*rsp_len = n > 0 ? (uint32_t)n : 0;
+	/* whoever waits for the start learns it */
+	if (booted && i->ready_cb) {
+		i->ready_cb(i->ready_arg, true);
+		i->ready_cb = NULL;
+	}
 }
 
 static void closed(void *arg, struct tpmback *tb)
@@ -146,147 +109,6 @@ static void closed(void *arg, struct tpmback *tb)
 }
 
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
-
-/* A path or port value from a device line: absolute path of safe characters, or a number. */
-static bool safe_path(const char *p)
-{
-	if (*p != '/' || strlen(p) > 100)
-		return false;
-	for (; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-		      *p == '/' || *p == '.' || *p == '_' || *p == '-'))
-			return false;
-	return true;
-}
-
-static int safe_port(const char *p)
-{
-	char *end;
-	long v = strtol(p, &end, 10);
-
-	return *p && !*end && v > 0 && v < 65535 ? (int)v : 0;
-}
-
-/* One listener of a device line; the manager opens it, the vtpm inherits it. */
-struct listen_spec {
-	const char *opt;	/* vtpm option taking it: --server, --ctrl, --tpmif, --mssim */
-	char path[128];		/* unix socket path, or "" for TCP */
-	int port;
-};
-
-struct device {
-	struct listen_spec l[5];	/* server, ctrl, tpmif, mssim command, mssim platform */
-	int n;
-	char flags[32];			/* "startup-clear" ..., or "" */
-	char binary[128];		/* another vtpm executable (canary, tests), or "" */
-};
-
-static int parse_device(const char *config, struct device *d, char *err, size_t errlen)
-{
-	char copy[STORE_CONFIG_MAX + 1], *save = NULL;
-
-	memset(d, 0, sizeof(*d));
-	snprintf(copy, sizeof(copy), "%s", config);
-	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		char *val = strchr(tok, '=');
-		struct listen_spec *l = &d->l[d->n];
-
-		if (!val) {
-			snprintf(err, errlen, "device setting '%s' is not key=value", tok);
-			return -1;
-		}
-		*val++ = '\0';
-		if (d->n >= 4)
-			goto bad;
-		if (!strcmp(tok, "server") || !strcmp(tok, "ctrl")) {
-			l->opt = !strcmp(tok, "server") ? "--server" : "--ctrl";
-			if (!strncmp(val, "unix:", 5) && safe_path(val + 5))
-				snprintf(l->path, sizeof(l->path), "%s", val + 5);
-			else if (!strncmp(val, "tcp:", 4) && safe_port(val + 4))
-				l->port = safe_port(val + 4);
-			else
-				goto bad;
-			d->n++;
-		} else if (!strcmp(tok, "tpmif") && safe_path(val)) {
-			l->opt = "--tpmif";
-			snprintf(l->path, sizeof(l->path), "%s", val);
-			d->n++;
-		} else if (!strcmp(tok, "mssim") && safe_port(val)) {
-			l->opt = "--mssim";
-			l->port = safe_port(val);
-			l[1] = *l;
-			l[1].port++;
-			d->n += 2;
-		} else if (!strcmp(tok, "binary") && safe_path(val)) {
-			snprintf(d->binary, sizeof(d->binary), "%s", val);
-		} else if (!strcmp(tok, "flags") &&
-			   (!strcmp(val, "startup-clear") || !strcmp(val, "startup-state") ||
-			    !strcmp(val, "startup-none"))) {
-			snprintf(d->flags, sizeof(d->flags), "%s", val);
-		} else {
-			goto bad;
-		}
-		continue;
-bad:
-		snprintf(err, errlen, "bad device setting %s=%s (server|ctrl=unix:/path|tcp:port, "
-			 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none, "
-			 "binary=/path; "
-			 "at most four listeners)", tok, val);
-		return -1;
-	}
-	return 0;
-}
-
-int vtpms_check_config(const char *config, char *err, size_t errlen)
-{
-	struct device d;
-
-	return parse_device(config, &d, err, errlen);
-}
-
-/* Opens the listeners of d as lfds[] (the caller closes them). */
-static int open_listeners(const struct device *d, int *lfds)
-{
-	for (int k = 0; k < d->n; k++) {
-		lfds[k] = d->l[k].path[0] ? sock_listen_unix(d->l[k].path, 0660)
-					  : sock_listen_tcp(NULL, d->l[k].port);
-		if (lfds[k] < 0) {
-			log_err("cannot listen on %s%s (port %d): %s", d->l[k].path,
-				d->l[k].path[0] ? "" : "127.0.0.1", d->l[k].port, strerror(errno));
-			while (k-- > 0)
-				close(lfds[k]);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* The vtpm options naming the inherited listeners: descriptor first + k. */
-static int listener_args(const struct device *d, int first, const char **argv, int *argc,
-			 char *buf, size_t buflen)
-{
-	size_t used = 0;
-
-	for (int k = 0; k < d->n; k++) {
-		char arg[64];
-		const char *type = d->l[k].path[0] ? "unixio" : "tcp";
-
-		if (!strcmp(d->l[k].opt, "--tpmif"))
-			snprintf(arg, sizeof(arg), "fd=%d", first + k);
-		else if (!strcmp(d->l[k].opt, "--mssim"))
-			snprintf(arg, sizeof(arg), "cmdfd=%d,platfd=%d", first + k, first + k + 1);
-		else
-			snprintf(arg, sizeof(arg), "type=%s,fd=%d", type, first + k);
-		if (*argc + 2 >= ARGV_MAX || used + strlen(arg) + 1 > buflen)
-			return -1;
-		argv[(*argc)++] = d->l[k].opt;
-		argv[(*argc)++] = strcpy(buf + used, arg);
-		used += strlen(arg) + 1;
-		if (!strcmp(d->l[k].opt, "--mssim"))
-			k++;	/* the platform port went with it */
-	}
-	return 0;
-}
 
 /* chown of a state directory and the files in it (it holds no subdirectories) */
 static int chown_tree(const char *dir, uid_t uid)
@@ -312,7 +134,7 @@ static int chown_tree(const char *dir, uid_t uid)
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
 		       const struct store_vtpm *v, int statefd, pid_t manager)
 {
-	int fds[1 + 5 + 1];
+	int fds[1 + DEVLINE_LISTEN_MAX + 1];
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -336,8 +158,8 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 {
 	const char *argv[ARGV_MAX];
 	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
-	int argc = 0, sv[2], lfds[5], statefd = -1;
-	struct device d;
+	int argc = 0, sv[2], lfds[DEVLINE_LISTEN_MAX], statefd = -1;
+	struct devline d;
 	struct inst *i;
 	pid_t pid;
 
@@ -347,7 +169,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	}
 	store_uuid_format(v->uuid, name);
 	vtpms_state_dir(m, v->uuid, dir, sizeof(dir));
-	if (parse_device(v->config, &d, err, sizeof(err)) < 0) {
+	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
@@ -363,7 +185,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	argv[argc++] = "fd=3";
 	argv[argc++] = "--name";
 	argv[argc++] = name;
-	if (listener_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, buf, sizeof(buf)) < 0) {
+	if (devline_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, buf, sizeof(buf)) < 0) {
 		log_err("vtpm %s: too many options", name);
 		errno = EINVAL;
 		return -1;
@@ -384,7 +206,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	if (statefd < 0)
 		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
-	if (open_listeners(&d, lfds) < 0) {
+	if (devline_listen(&d, lfds) < 0) {
 		close(statefd);
 		return -1;
 	}

@@ -39,7 +39,5 @@ void vtpms_reap(struct mgr *m);
 void vtpms_stop_all(struct mgr *m);
 /* The state directory of a vTPM under the data directory. */
 void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n);
-/* Checks a device line (server=..., ctrl=..., tpmif=..., mssim=..., flags=...). */
-int vtpms_check_config(const char *config, char *err, size_t errlen);
 
 #endif
