@@ -10,10 +10,11 @@
 #include <stdint.h>
 
 #include "hwtpm.h"
+#include "vtpmmgr_ctl.h"
 
 #define MGR_DEFAULT_CONFIG	"/etc/vtpm/vtpmmgr.conf"
 #define MGR_DEFAULT_DATA	"/var/lib/vtpmmgr"
-#define MGR_DEFAULT_RUN		"/run/vtpmmgr"
+#define MGR_DEFAULT_RUN		VTPMMGR_CTL_DEFAULT_RUN
 #define MGR_DEFAULT_TCTI	"device:/dev/tpmrm0"
 #define MGR_DEFAULT_PCRS	"sha256:0,2,4,7"
 #define MGR_DEFAULT_COUNTER	0x01500110u

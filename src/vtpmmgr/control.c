@@ -1,13 +1,16 @@
 /*
  * control: request parsing, dispatch, JSON replies. A stop is answered when
  * the vtpm has exited (it records its final state through the manager's
- * event loop meanwhile), so the connection waits in the loop, not in a call.
+ * event loop meanwhile), so the connection waits in the loop, not in a call;
+ * while it waits it is not watched at all (a client that hangs up would
+ * otherwise make poll report POLLHUP at once, again and again), and the
+ * late reply to a client gone meets EPIPE, which is ignored. Requests are
+ * decoded and replies encoded by lib/ctlmsg.
  */
 #include "control.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "ctlmsg.h"
 #include "dbuf.h"
 #include "devline.h"
 #include "log.h"
@@ -26,8 +30,7 @@ struct ctl_conn {
 	struct mgr *m;
 	int fd;
 	struct dbuf in;
-	bool waiting;		/* a stop in progress answers later */
-	char uuid[37];
+	uint8_t uuid[VTPM_UUID_SIZE];	/* the vTPM it waits for */
 };
 
 static int listen_fd = -1;
@@ -41,30 +44,50 @@ static void conn_free(struct ctl_conn *c)
 	free(c);
 }
 
-/* Writes the reply (one line) and closes the connection. */
-static void reply(struct ctl_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void reply(struct ctl_conn *c, const char *fmt, ...)
+/* Writes the reply (one line), ends w and closes the connection. */
+static void reply_send(struct ctl_conn *c, struct ctlmsg_jw *w)
 {
-	char *out = NULL;
-	va_list ap;
-	int n;
+	const char *out;
+	size_t n;
 
-	va_start(ap, fmt);
-	n = vasprintf(&out, fmt, ap);
-	va_end(ap);
+	ctlmsg_jw_close(w, '{');
+	out = ctlmsg_jw_finish(w, &n);
+	if (!out)
+		log_warn("control: a reply did not fit in %d bytes", VTPMMGR_CTL_REPLY_MAX);
 	/* vtpmctl is local and reads to EOF: a blocking write of one reply is fine */
-	if (n >= 0 && sock_set_blocking(c->fd) == 0) {
-		(void)sock_write_all(c->fd, out, (size_t)n);
-		(void)sock_write_all(c->fd, "\n", 1);
-	}
-	free(out);
+	else if (sock_set_blocking(c->fd) == 0)
+		(void)sock_write_all(c->fd, out, n);
+	ctlmsg_jw_free(w);
 	conn_free(c);
 }
 
+/* Starts a reply: {"ok":OK */
+static void reply_begin(struct ctlmsg_jw *w, bool ok)
+{
+	ctlmsg_jw_init(w, VTPMMGR_CTL_REPLY_MAX);
+	ctlmsg_jw_open(w, NULL, '{');
+	ctlmsg_jw_bool(w, "ok", ok);
+}
+
+/* {"ok":true}, with a warning when warn is not NULL */
+static void reply_ok(struct ctl_conn *c, const char *warn)
+{
+	struct ctlmsg_jw w;
+
+	reply_begin(&w, true);
+	if (warn)
+		ctlmsg_jw_str(&w, "warning", warn);
+	reply_send(c, &w);
+}
+
+/* msg may echo the peer's words: the writer escapes it */
 static void reply_err(struct ctl_conn *c, const char *msg)
 {
-	/* messages here are ours; no quotes or backslashes go into them */
-	reply(c, "{\"ok\":false,\"error\":\"%s\"}", msg);
+	struct ctlmsg_jw w;
+
+	reply_begin(&w, false);
+	ctlmsg_jw_str(&w, "error", msg);
+	reply_send(c, &w);
 }
 
 static bool safe_word(const char *s, size_t max)
@@ -79,20 +102,25 @@ static bool safe_word(const char *s, size_t max)
 	return true;
 }
 
-/* Appends one vTPM as a JSON object. */
-static int json_vtpm(struct mgr *m, const struct store_vtpm *v, char *out, size_t n)
+/* Appends one vTPM as a JSON object, member key (NULL: an array element). */
+static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_jw *w, const char *key)
 {
 	char u[37];
 	pid_t pid = 0;
 	bool running = vtpms_running(m, v->uuid, &pid);
 
 	store_uuid_format(v->uuid, u);
-	return snprintf(out, n,
-			"{\"uuid\":\"%s\",\"group\":\"%s\",\"tpm\":\"%s\",\"uid\":%u,\"running\":%s,\"pid\":%d,"
-			"\"autostart\":%s,\"device\":\"%s\",\"state_seq\":%llu}",
-			u, v->group, v->tpm2 ? "2.0" : "1.2", v->uid, running ? "true" : "false",
-			running ? (int)pid : 0, v->flags & STORE_FLAG_AUTOSTART ? "true" : "false",
-			v->config, (unsigned long long)v->rec[VTPM_BLOB_PERMANENT - 1].seq);
+	ctlmsg_jw_open(w, key, '{');
+	ctlmsg_jw_str(w, "uuid", u);
+	ctlmsg_jw_str(w, "group", v->group);
+	ctlmsg_jw_str(w, "tpm", v->tpm2 ? "2.0" : "1.2");
+	ctlmsg_jw_u64(w, "uid", v->uid);
+	ctlmsg_jw_bool(w, "running", running);
+	ctlmsg_jw_i64(w, "pid", running ? (int64_t)pid : 0);
+	ctlmsg_jw_bool(w, "autostart", v->flags & STORE_FLAG_AUTOSTART);
+	ctlmsg_jw_str(w, "device", v->config);
+	ctlmsg_jw_u64(w, "state_seq", v->rec[VTPM_BLOB_PERMANENT - 1].seq);
+	ctlmsg_jw_close(w, '{');
 }
 
 static const struct store_vtpm *lookup(struct ctl_conn *c, const char *arg)
@@ -110,20 +138,20 @@ static const struct store_vtpm *lookup(struct ctl_conn *c, const char *arg)
 	return v;
 }
 
-static void do_create(struct ctl_conn *c, char *args)
+static void do_create(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	struct store_vtpm v = { .tpm2 = true };
-	char *save = NULL, err[256], u[37];
+	char err[256], u[37];
 	struct devline dl;
 	bool have_uuid = false;
+	struct ctlmsg_jw w;
 
 	snprintf(v.group, sizeof(v.group), "default");
-	for (char *tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *val = strchr(tok, '=');
+	for (size_t i = 0; i < r->argc; i++) {
+		const char *tok = r->key[i], *val = r->val[i];
 
-		if (!val)
+		if (!tok)
 			return reply_err(c, "create takes key=value arguments");
-		*val++ = '\0';
 		if (!strcmp(tok, "uuid") && strcmp(val, "auto") != 0) {
 			if (store_uuid_parse(val, v.uuid) < 0)
 				return reply_err(c, "bad uuid");
@@ -167,17 +195,29 @@ static void do_create(struct ctl_conn *c, char *args)
 		return reply_err(c, errno == EEXIST ? "a vTPM with this UUID exists" : "cannot record the vTPM");
 	store_uuid_format(v.uuid, u);
 	log_info("created vTPM %s (TPM %s, group %s)", u, v.tpm2 ? "2.0" : "1.2", v.group);
-	reply(c, "{\"ok\":true,\"uuid\":\"%s\"}", u);
+	reply_begin(&w, true);
+	ctlmsg_jw_str(&w, "uuid", u);
+	reply_send(c, &w);
 }
 
+/* The autostart mark is set here, once the vtpm serves: a vTPM that cannot start is not restarted at boot. */
 static void started(void *arg, bool ready)
 {
 	struct ctl_conn *c = arg;
+	const struct store_vtpm *v = store_find(c->m->st, c->uuid);
 
-	if (ready)
-		reply(c, "{\"ok\":true}");
-	else
-		reply_err(c, "the vtpm exited while starting (state refused? see the manager's log)");
+	if (!ready)
+		return reply_err(c, "the vtpm exited while starting (state refused? see the manager's log)");
+	if (v && !(v->flags & STORE_FLAG_AUTOSTART))
+		(void)store_set_flags(c->m->st, v->uuid, v->flags | STORE_FLAG_AUTOSTART);
+	reply_ok(c, NULL);
+}
+
+/* Waits for the vtpm's callback, not for the client: see the top of the file. */
+static void conn_wait(struct ctl_conn *c, const uint8_t uuid[VTPM_UUID_SIZE])
+{
+	memcpy(c->uuid, uuid, sizeof(c->uuid));
+	ev_del(c->m->loop, c->fd);
 }
 
 /* Answered once the vtpm serves, or has exited: a refused state is an error here. */
@@ -189,22 +229,16 @@ static void do_start(struct ctl_conn *c, const char *arg)
 		return;
 	if (vtpms_running(c->m, v->uuid, NULL))
 		return reply_err(c, "already running");
-	if (!(v->flags & STORE_FLAG_AUTOSTART))
-		(void)store_set_flags(c->m->st, v->uuid, v->flags | STORE_FLAG_AUTOSTART);
 	if (vtpms_start(c->m, v, started, c) < 0)
 		return reply_err(c, "cannot start the vtpm (see the manager's log)");
-	c->waiting = true;
-	ev_set_deadline(c->m->loop, c->fd, -1);
+	conn_wait(c, v->uuid);
 }
 
 static void stopped(void *arg, int status)
 {
 	struct ctl_conn *c = arg;
 
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		reply(c, "{\"ok\":true}");
-	else
-		reply(c, "{\"ok\":true,\"warning\":\"the vtpm did not stop cleanly\"}");
+	reply_ok(c, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? NULL : "the vtpm did not stop cleanly");
 }
 
 static void do_stop(struct ctl_conn *c, const char *arg)
@@ -215,11 +249,10 @@ static void do_stop(struct ctl_conn *c, const char *arg)
 		return;
 	(void)store_set_flags(c->m->st, v->uuid, v->flags & ~STORE_FLAG_AUTOSTART);
 	if (!vtpms_running(c->m, v->uuid, NULL))
-		return reply(c, "{\"ok\":true,\"warning\":\"was not running\"}");
+		return reply_ok(c, "was not running");
 	if (vtpms_stop(c->m, v->uuid, stopped, c) < 0)
 		return reply_err(c, "cannot stop it");
-	c->waiting = true;
-	ev_set_deadline(c->m->loop, c->fd, -1);
+	conn_wait(c, v->uuid);
 }
 
 /* Removes a vTPM's state directory: its files are unreadable without the key anyway. */
@@ -237,9 +270,9 @@ static void remove_dir(const char *dir)
 	(void)rmdir(dir);
 }
 
-static void do_destroy(struct ctl_conn *c, char *args)
+static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	char *save = NULL, *u = strtok_r(args, " ", &save), *confirm = strtok_r(NULL, " ", &save);
+	const char *u = r->argc > 0 ? r->word[0] : NULL, *confirm = r->argc > 1 ? r->word[1] : NULL;
 	const struct store_vtpm *v = lookup(c, u);
 	char dir[4096];
 	uint8_t uuid[VTPM_UUID_SIZE];
@@ -257,67 +290,67 @@ static void do_destroy(struct ctl_conn *c, char *args)
 	vtpms_state_dir(c->m, uuid, dir, sizeof(dir));
 	remove_dir(dir);
 	log_info("destroyed vTPM %s", u);
-	reply(c, "{\"ok\":true}");
+	reply_ok(c, NULL);
 }
 
 static void do_list(struct ctl_conn *c)
 {
-	size_t cap = 256 + store_count(c->m->st) * (STORE_CONFIG_MAX + 512), off;
-	char *out = malloc(cap);
+	struct ctlmsg_jw w;
 
-	if (!out)
-		return reply_err(c, "out of memory");
-	off = (size_t)snprintf(out, cap, "{\"ok\":true,\"vtpms\":[");
-	for (size_t i = 0; i < store_count(c->m->st); i++) {
-		if (i)
-			out[off++] = ',';
-		off += (size_t)json_vtpm(c->m, store_at(c->m->st, i), out + off, cap - off);
-	}
-	snprintf(out + off, cap - off, "]}");
-	reply(c, "%s", out);
-	free(out);
+	reply_begin(&w, true);
+	ctlmsg_jw_open(&w, "vtpms", '[');
+	for (size_t i = 0; i < store_count(c->m->st); i++)
+		json_vtpm(c->m, store_at(c->m->st, i), &w, NULL);
+	ctlmsg_jw_close(&w, '[');
+	reply_send(c, &w);
 }
 
 static void do_show(struct ctl_conn *c, const char *arg)
 {
 	const struct store_vtpm *v = lookup(c, arg);
-	char obj[STORE_CONFIG_MAX + 512];
+	struct ctlmsg_jw w;
 
 	if (!v)
 		return;
-	json_vtpm(c->m, v, obj, sizeof(obj));
-	reply(c, "{\"ok\":true,\"vtpm\":%s}", obj);
+	reply_begin(&w, true);
+	json_vtpm(c->m, v, &w, "vtpm");
+	reply_send(c, &w);
 }
 
 static void do_status(struct ctl_conn *c)
 {
 	char pcrs[128];
 	size_t running = 0;
+	struct ctlmsg_jw w;
 
 	for (size_t i = 0; i < store_count(c->m->st); i++)
 		running += vtpms_running(c->m, store_at(c->m->st, i)->uuid, NULL);
 	hwtpm_pcrsel_format(&c->m->cfg.pcrs, pcrs, sizeof(pcrs));
-	reply(c, "{\"ok\":true,\"vtpms\":%zu,\"running\":%zu,\"store_version\":%llu,\"pcrs\":\"%s\","
-		 "\"hw_commands\":%llu,\"dev\":%s}",
-	      store_count(c->m->st), running, (unsigned long long)store_version(c->m->st), pcrs,
-	      (unsigned long long)hwtpm_commands(c->m->hw), c->m->cfg.dev ? "true" : "false");
+	reply_begin(&w, true);
+	ctlmsg_jw_u64(&w, "vtpms", store_count(c->m->st));
+	ctlmsg_jw_u64(&w, "running", running);
+	ctlmsg_jw_u64(&w, "store_version", store_version(c->m->st));
+	ctlmsg_jw_str(&w, "pcrs", pcrs);
+	ctlmsg_jw_u64(&w, "hw_commands", hwtpm_commands(c->m->hw));
+	ctlmsg_jw_bool(&w, "dev", c->m->cfg.dev);
+	reply_send(c, &w);
 }
 
 /* reseal [N=HEX ...]: the current values, with the given PCRs replaced by expected ones. */
-static void do_reseal(struct ctl_conn *c, char *args)
+static void do_reseal(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	struct hwtpm_pcrvals expect;
-	char *save = NULL;
+	struct ctlmsg_jw w;
 
 	if (hwtpm_pcr_read(c->m->hw, &c->m->cfg.pcrs, &expect) < 0)
 		return reply_err(c, "cannot read the PCRs");
-	for (char *tok = strtok_r(args, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		char *val = strchr(tok, '='), *end;
+	for (size_t a = 0; a < r->argc; a++) {
+		const char *tok = r->key[a], *val = r->val[a];
+		char *end;
 		long pcr;
 
-		if (!val)
+		if (!tok)
 			return reply_err(c, "reseal takes PCR=HEX arguments");
-		*val++ = '\0';
 		pcr = strtol(tok, &end, 10);
 		if (*end || pcr < 0 || pcr >= HWTPM_MAX_PCRS || !(expect.sel.mask & (1u << pcr)))
 			return reply_err(c, "that PCR is not in the sealing selection");
@@ -332,34 +365,43 @@ static void do_reseal(struct ctl_conn *c, char *args)
 	}
 	if (rootkey_approve(c->m->hw, c->m->datafd, &expect, c->m->root) < 0)
 		return reply_err(c, "sealing failed (see the manager's log)");
-	reply(c, "{\"ok\":true,\"file\":\"%s\"}", ROOTKEY_NEXT_FILE);
+	reply_begin(&w, true);
+	ctlmsg_jw_str(&w, "file", ROOTKEY_NEXT_FILE);
+	reply_send(c, &w);
 }
 
-static void dispatch(struct ctl_conn *c, char *line)
+static void dispatch(struct ctl_conn *c, const char *line, size_t len)
 {
-	char *save = NULL, *cmd = strtok_r(line, " ", &save), *rest = save ? save : (char *)"";
-	char *arg = NULL;
+	struct ctlmsg_req *r = malloc(sizeof(*r));
+	const char *err = NULL, *arg;
 
-	if (!cmd)
-		return reply_err(c, "empty request");
-	if (!strcmp(cmd, "create"))
-		return do_create(c, rest);
-	if (!strcmp(cmd, "destroy"))
-		return do_destroy(c, rest);
-	if (!strcmp(cmd, "reseal"))
-		return do_reseal(c, rest);
-	arg = strtok_r(NULL, " ", &save);
-	if (!strcmp(cmd, "start"))
-		return do_start(c, arg);
-	if (!strcmp(cmd, "stop"))
-		return do_stop(c, arg);
-	if (!strcmp(cmd, "show"))
-		return do_show(c, arg);
-	if (!strcmp(cmd, "list"))
-		return do_list(c);
-	if (!strcmp(cmd, "status"))
-		return do_status(c);
-	reply_err(c, "unknown command");
+	if (!r)
+		return reply_err(c, "out of memory");
+	if (ctlmsg_req_parse(r, line, len, &err) < 0) {
+		reply_err(c, err);
+		goto out;
+	}
+	arg = r->argc ? r->word[0] : NULL;
+	if (!strcmp(r->verb, "create"))
+		do_create(c, r);
+	else if (!strcmp(r->verb, "destroy"))
+		do_destroy(c, r);
+	else if (!strcmp(r->verb, "reseal"))
+		do_reseal(c, r);
+	else if (!strcmp(r->verb, "start"))
+		do_start(c, arg);
+	else if (!strcmp(r->verb, "stop"))
+		do_stop(c, arg);
+	else if (!strcmp(r->verb, "show"))
+		do_show(c, arg);
+	else if (!strcmp(r->verb, "list"))
+		do_list(c);
+	else if (!strcmp(r->verb, "status"))
+		do_status(c);
+	else
+		reply_err(c, "unknown command");
+out:
+	free(r);
 }
 
 static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
@@ -369,19 +411,10 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	ssize_t r;
 
 	(void)loop;
-	if (c->waiting) {
-		/* the client may only hang up while it waits */
-		if (rev & (POLLHUP | POLLERR | EV_READ)) {
-			char junk[16];
-			if (read(fd, junk, sizeof(junk)) <= 0)
-				ev_set_events(c->m->loop, fd, 0);
-		}
-		return;
-	}
 	if (rev & EV_TIMEOUT)
 		return reply_err(c, "request not complete in time");
-	dst = dbuf_reserve(&c->in, CONTROL_LINE_MAX - c->in.len);
-	r = dst ? read(fd, dst, CONTROL_LINE_MAX - c->in.len) : -1;
+	dst = dbuf_reserve(&c->in, VTPMMGR_CTL_LINE_MAX - c->in.len);
+	r = dst ? read(fd, dst, VTPMMGR_CTL_LINE_MAX - c->in.len) : -1;
 	if (r <= 0) {
 		if (r < 0 && errno == EAGAIN)
 			return;
@@ -390,15 +423,12 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	c->in.len += (size_t)r;
 	nl = memchr(c->in.p, '\n', c->in.len);
 	if (!nl) {
-		if (c->in.len >= CONTROL_LINE_MAX)
+		if (c->in.len >= VTPMMGR_CTL_LINE_MAX)
 			reply_err(c, "request too long");
 		return;
 	}
-	*nl = '\0';
-	for (uint8_t *p = c->in.p; p < nl; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			return reply_err(c, "request must be printable ASCII");
-	dispatch(c, (char *)c->in.p);
+	/* the codec checks the line; nothing after the newline is read */
+	dispatch(c, (const char *)c->in.p, (size_t)(nl - c->in.p));
 }
 
 static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
@@ -427,19 +457,19 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	}
 	c->m = m;
 	c->fd = cfd;
-	dbuf_init(&c->in, CONTROL_LINE_MAX);
+	dbuf_init(&c->in, VTPMMGR_CTL_LINE_MAX);
 	if (ev_add(loop, cfd, EV_READ, conn_event, c) < 0) {
 		log_err("control: cannot take a connection: %s", strerror(errno));
 		close(cfd);
 		free(c);
 		return;
 	}
-	ev_set_deadline(loop, cfd, CONTROL_TIMEOUT_MS);
+	ev_set_deadline(loop, cfd, VTPMMGR_CTL_REQUEST_MS);
 }
 
 int control_open(struct mgr *m)
 {
-	snprintf(listen_path, sizeof(listen_path), "%s/%s", m->cfg.run_dir, CONTROL_SOCKET);
+	snprintf(listen_path, sizeof(listen_path), "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET);
 	listen_fd = sock_listen_unix(listen_path, 0600);
 	if (listen_fd < 0 || ev_add(m->loop, listen_fd, EV_READ, accept_event, m) < 0) {
 		log_err("cannot open the control socket %s: %s", listen_path, strerror(errno));
