@@ -2,7 +2,8 @@
 # vtpmctl against a real manager: --json list is JSON and matches the
 # manager's state (uuid, group, tpm, running, and pid is that vTPM's vtpm
 # process, the manager's child); a bad device line, UUID, group or TPM
-# version is refused with a clear error and exit 1, changing nothing;
+# version is refused with a clear error and exit 1, changing nothing, and
+# one echoing a quote and a backslash stays valid JSON under --json;
 # destroy needs --yes or the UUID typed on stdin (refused otherwise, exit
 # 1), refuses a running vTPM, and removes a stopped one from the list
 # together with its state directory; no manager at the socket is exit 3;
@@ -106,6 +107,22 @@ bad_create "malformed UUID" "uuid" --uuid not-a-uuid
 bad_create "upper-case group" "group" --group BAD
 bad_create "TPM version 3" "tpm" --tpm 3
 bad_create "UUID in use" "exists" --uuid "$u1"
+list_check "$u1:default:2.0:running" "$u2:g1:1.2:stopped"
+
+t_log "a quote and a backslash in a refused device value: the error echoes them as valid JSON"
+# the device-line grammar refuses quotes, so they reach a reply only in the
+# error that echoes the bad setting; --json must stay JSON and carry them
+nasty='server"x\y'
+m_ctl --json create --dev "$nasty" >"$T_DIR/err.json" 2>&1 && m_fail "create with a quote in the device line succeeded"
+python3 - "$T_DIR/err.json" "$nasty" <<'EOF2' || m_fail "--json error is not JSON or lost the value: $(cat "$T_DIR/err.json")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+sys.exit(0 if d.get('ok') is False and sys.argv[2] in d.get('error', '') else 1)
+EOF2
+ctl_expect 1 "quote and backslash in a device setting" create --dev "$nasty"
+grep -qF "'$nasty' is not key=value" "$T_DIR/err" || m_fail "the error lost the quote or backslash: $(cat "$T_DIR/err")"
+ctl_expect 2 "a space in an argument" create --dev "server=unix:/a b"
+grep -q "space" "$T_DIR/err" || m_fail "a space in an argument: $(cat "$T_DIR/err")"
 list_check "$u1:default:2.0:running" "$u2:g1:1.2:stopped"
 
 t_log "destroy: confirmation, running vTPM, stopped vTPM"
