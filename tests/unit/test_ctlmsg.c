@@ -198,6 +198,7 @@ static void test_reader_refuses(void **state)
 		"[[[[[[[[[[1]]]]]]]]]]",
 		"{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":1}",
 	};
+	static const char spaced[] = " {\"a\" : \"\\u00e9\\/\" }\n";
 	struct got g = { .key = "a" };
 
 	(void)state;
@@ -206,7 +207,6 @@ static void test_reader_refuses(void **state)
 		if (ctlmsg_json_walk(bad[i], strlen(bad[i]), find_cb, &g) != -1 || errno != EINVAL)
 			fail_msg("accepted or wrong errno: %s", bad[i]);
 	}
-	static const char spaced[] = " {\"a\" : \"\\u00e9\\/\" }\n";
 	assert_int_equal(ctlmsg_json_walk(spaced, strlen(spaced), find_cb, &g), 0);
 	assert_string_equal(g.str, "\xc3\xa9/");
 	assert_int_equal(ctlmsg_json_walk("[]", 2, find_cb, &g), 0);
