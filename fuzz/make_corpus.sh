@@ -32,7 +32,7 @@ le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 
 xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
 
 rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
-	"$top/corpus/xsmsg"
+	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -133,3 +133,61 @@ seed xsmsg builder_empty_key "01 00 $(text 1)00 $(text state)00 $(text 4)00"
 seed xsmsg builder_long_value "01 $(text v)00 $(printf '39%.0s' $(seq 64))00"
 seed xsmsg builder_nine_keys "01 $(for k in a b c d e f g h i; do printf '%s00%s00' "$(text $k)" "$(text 1)"; done)"
 seed xsmsg builder_too_big "01 $(for k in a b c d e f g h; do printf '%s00%s00' "$(text "$(printf "$k%.0s" $(seq 31))")" "$(printf '39%.0s' $(seq 63))"; done)"
+
+# --- mgrmsg: byte 0 bit 0 clear = a request (vtpm -> manager); set = a
+# response, bits 1-2 the ordinal it answers (1 SAVE, 2 LOAD, 3 BOOT_HASH).
+# Header: tag (01c1 request, 01c4 response), u32 size, u32 ordinal/result.
+d32=$(printf 'ab%.0s' $(seq 32))
+k32=$(printf 'cd%.0s' $(seq 32))
+z32=$(printf '00%.0s' $(seq 32))
+uuid=$(printf '5a%.0s' $(seq 16))
+seed mgrmsg save_permanent "00 01c1 00000054 00000001 01 01 0000000000000007 $d32 $k32"
+seed mgrmsg save_empty "00 01c1 00000054 00000001 01 03 0000000000000000 $z32 $z32"
+seed mgrmsg load_volatile "00 01c1 0000000c 00000002 01 02"
+seed mgrmsg boot_hash "00 01c1 0000000b 00000003 01"
+seed mgrmsg quote_unsupported "00 01c1 0000000b 00000004 01"
+seed mgrmsg save_type_0 "00 01c1 00000054 00000001 01 00 0000000000000007 $d32 $k32"
+seed mgrmsg save_type_4 "00 01c1 00000054 00000001 01 04 0000000000000007 $d32 $k32"
+seed mgrmsg load_version_2 "00 01c1 0000000c 00000002 02 02"
+seed mgrmsg size_disagrees "00 01c1 0000000d 00000002 01 02"
+seed mgrmsg size_above_max "00 01c1 00000081 00000002 01 02"
+seed mgrmsg response_tag "00 01c4 0000000c 00000002 01 02"
+seed mgrmsg truncated_header "00 01c1 000000"
+seed mgrmsg rsp_save_ok "03 01c4 0000000a 00000000"
+seed mgrmsg rsp_save_forbidden "03 01c4 0000000a 00000003"
+seed mgrmsg rsp_load_present "05 01c4 00000064 00000000 01 01 $uuid 0000000000000009 $d32 $k32"
+seed mgrmsg rsp_load_absent "05 01c4 00000064 00000000 01 00 $uuid 0000000000000000 $z32 $z32"
+seed mgrmsg rsp_load_present_2 "05 01c4 00000064 00000000 01 02 $uuid 0000000000000009 $d32 $k32"
+seed mgrmsg rsp_load_failed "05 01c4 0000000a 00000001"
+seed mgrmsg rsp_boot_hash "07 01c4 0000002b 00000000 01 $d32"
+seed mgrmsg rsp_boot_hash_short "07 01c4 0000002a 00000000 01 $(printf 'ab%.0s' $(seq 31))"
+seed mgrmsg rsp_unknown_ordinal "01 01c4 0000000a 00000000"
+seed mgrmsg rsp_request_tag "03 01c1 0000000a 00000000"
+
+# --- hwtpm: sealed blobs as hwtpm_seal writes them. The policy digest is
+# PolicyPCR's, computed here with openssl: SHA-256(32 zero bytes, TPM_CC
+# 0000017f, the TPML_PCR_SELECTION, SHA-256(the selected values)).
+sha() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')" | openssl dgst -sha256 -r | cut -c1-64; }
+# blob MASK VALUES... : a well-formed blob for the PCR mask (hex, 6 digits as
+# pcrSelect bytes, PCR 0 in the low bit of the first) with those values.
+blob() {
+  local mask=$1 sel vals pol pub
+  shift
+  vals=$(printf '%s' "$*" | tr -d ' ')
+  sel="00000001 000b 03 ${mask:4:2}${mask:2:2}${mask:0:2}"
+  pol=$(sha "$(printf '%s' "$z32 0000017f $sel" | tr -d ' ')$(sha "$vals")")
+  pub="004e 0008 000b 00000492 0020 $pol 0010 0020 $k32"
+  printf '%s' "56545342 0001 00${mask} $(printf '%02x' $#) $vals 0050 $pub 0022 0020 $d32"
+}
+one=$(blob 000001 "$d32")
+two=$(blob 000081 "$d32" "$k32")
+seed hwtpm pcr0 "$one"
+seed hwtpm pcr0_7 "$two"
+seed hwtpm pcr16 "$(blob 010000 "$z32")"
+seed hwtpm trailing_byte "$one 00"
+seed hwtpm truncated "${one:0:100}"
+seed hwtpm count_0 "$(printf '%s' "$one" | tr -d ' ' | sed 's/^\(.\{20\}\)../\100/')"
+seed hwtpm mask_empty "56545342 0001 00000000 00 0050"
+seed hwtpm mask_pcr24 "56545342 0001 01000000 01 $d32"
+seed hwtpm version_2 "56545342 0002 00000001 01 $d32"
+seed hwtpm pub_len_max "56545342 0001 00000001 01 $d32 ffff"
