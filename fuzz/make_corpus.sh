@@ -32,7 +32,8 @@ le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 
 xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
 
 rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
-	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm"
+	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm" \
+	"$top/corpus/nv"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -191,3 +192,27 @@ seed hwtpm mask_empty "56545342 0001 00000000 00 0050"
 seed hwtpm mask_pcr24 "56545342 0001 01000000 01 $d32"
 seed hwtpm version_2 "56545342 0002 00000001 01 $d32"
 seed hwtpm pub_len_max "56545342 0001 00000001 01 $d32 ffff"
+
+# --- nv: byte 0 bit 0 = sealed, bits 1-2 the state (0 permall, 1 volatile,
+# 2 savestate), then the file. Plain file: "VTPMSTAT", u16 format 1, u16
+# type, u32 length, u64 sequence, payload, SHA-256 of all before it.
+# plain TYPE SEQ PAYLOAD: a well-formed plain state file.
+plain() {
+  local h
+  h="$(text VTPMSTAT)0001$(printf '%04x%08x%016x' "$1" $((${#3} / 2)) "$2")$3"
+  printf '%s%s' "$h" "$(sha "$h")"
+}
+pay=$(text 'some libtpms state')
+seed nv plain_permall "00 $(plain 1 1 "$pay")"
+seed nv plain_volatile "02 $(plain 2 7 "$pay")"
+seed nv plain_savestate_empty "04 $(plain 3 0 "")"
+seed nv plain_type_mismatch "02 $(plain 1 1 "$pay")"
+seed nv plain_trailing "00 $(plain 1 1 "$pay")00"
+seed nv plain_length_max "00 $(text VTPMSTAT)0001 0001 00080001 0000000000000001"
+seed nv plain_bad_digest "00 $(plain 1 1 "$pay" | sed 's/.$/0/')"
+seed nv plain_format_2 "00 $(text VTPMSTAT)0002 0001 00000000 0000000000000001 $z32"
+# sealed: "VTPMSEAL", u16 format 2, u16 type, u64 seq, uuid, u32 length, AEAD
+seed nv sealed_short "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 0000000f $(printf '00%.0s' $(seq 15))"
+seed nv sealed_bad_tag "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 00000014 $(printf '00%.0s' $(seq 20))"
+seed nv sealed_wrong_seq "01 $(text VTPMSEAL)0002 0001 0000000000000002 $uuid 00000010 $(printf '00%.0s' $(seq 16))"
+seed nv sealed_length_max "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid ffffffff"
