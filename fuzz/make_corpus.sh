@@ -33,7 +33,7 @@ xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
 
 rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
 	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm" \
-	"$top/corpus/nv"
+	"$top/corpus/nv" "$top/corpus/store"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -216,3 +216,15 @@ seed nv sealed_short "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 000000
 seed nv sealed_bad_tag "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 00000014 $(printf '00%.0s' $(seq 20))"
 seed nv sealed_wrong_seq "01 $(text VTPMSEAL)0002 0001 0000000000000002 $uuid 00000010 $(printf '00%.0s' $(seq 16))"
 seed nv sealed_length_max "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid ffffffff"
+
+# --- store: u16 offset, then bytes patched there into a store the target
+# writes with store_add/store_put_record (two vTPMs, a record each).
+seed store unpatched "0000"
+seed store sqlite_magic "0000 $(text 'SQLite format 4')"
+seed store page_size "0010 0200"
+seed store page2 "1000 0d"
+seed store page2_cells "1003 00ff"
+seed store page3 "2000 00000000"
+seed store page4_tail "3ff0 ffffffffffffffff"
+seed store page5 "4000 0a"
+seed store past_end "ffff 00"
