@@ -119,9 +119,14 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libv
 
 # libFuzzer targets: clang only, with ASan+UBSan; built by `make fuzz`.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Iinclude -Isrc/vtpm -fsanitize=fuzzer,address,undefined
-$(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(VTPM_SRC)
+# Targets of manager code link the manager's sources and libraries instead.
+FUZZ_MGR_BIN := $(BUILD)/fuzz/fuzz_hwtpm $(BUILD)/fuzz/fuzz_store
+$(filter-out $(FUZZ_MGR_BIN),$(FUZZ_BIN)): $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(VTPM_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZ_FLAGS) $^ $(VTPM_LIBS) -o $@
+$(filter $(FUZZ_MGR_BIN),$(FUZZ_BIN)): $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(MGR_SRC)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_FLAGS) -Isrc/vtpmmgr $^ $(MGR_LIBS) -o $@
 fuzz: $(FUZZ_BIN)
 
 # One suite run on one build: used twice by `check`.

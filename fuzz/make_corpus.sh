@@ -32,7 +32,8 @@ le32() { printf '%02x%02x%02x%02x' $(($1 & 255)) $(($1 >> 8 & 255)) $(($1 >> 16 
 xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
 
 rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
-	"$top/corpus/xsmsg"
+	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm" \
+	"$top/corpus/nv" "$top/corpus/store"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -148,3 +149,97 @@ seed ctlmsg reply_deep "01 $(text '{"a":[[[[[[[[[1]]]]]]]]]}')"
 seed ctlmsg reply_cut "01 $(text '{"a":"\u12')"
 seed ctlmsg write_nasty "02 $(text 'dev=a"b\c')01 7f 0a"
 seed ctlmsg write_utf8 "02 c3a9"
+
+# --- mgrmsg: byte 0 bit 0 clear = a request (vtpm -> manager); set = a
+# response, bits 1-2 the ordinal it answers (1 SAVE, 2 LOAD, 3 BOOT_HASH).
+# Header: tag (01c1 request, 01c4 response), u32 size, u32 ordinal/result.
+d32=$(printf 'ab%.0s' $(seq 32))
+k32=$(printf 'cd%.0s' $(seq 32))
+z32=$(printf '00%.0s' $(seq 32))
+uuid=$(printf '5a%.0s' $(seq 16))
+seed mgrmsg save_permanent "00 01c1 00000054 00000001 01 01 0000000000000007 $d32 $k32"
+seed mgrmsg save_empty "00 01c1 00000054 00000001 01 03 0000000000000000 $z32 $z32"
+seed mgrmsg load_volatile "00 01c1 0000000c 00000002 01 02"
+seed mgrmsg boot_hash "00 01c1 0000000b 00000003 01"
+seed mgrmsg quote_unsupported "00 01c1 0000000b 00000004 01"
+seed mgrmsg save_type_0 "00 01c1 00000054 00000001 01 00 0000000000000007 $d32 $k32"
+seed mgrmsg save_type_4 "00 01c1 00000054 00000001 01 04 0000000000000007 $d32 $k32"
+seed mgrmsg load_version_2 "00 01c1 0000000c 00000002 02 02"
+seed mgrmsg size_disagrees "00 01c1 0000000d 00000002 01 02"
+seed mgrmsg size_above_max "00 01c1 00000081 00000002 01 02"
+seed mgrmsg response_tag "00 01c4 0000000c 00000002 01 02"
+seed mgrmsg truncated_header "00 01c1 000000"
+seed mgrmsg rsp_save_ok "03 01c4 0000000a 00000000"
+seed mgrmsg rsp_save_forbidden "03 01c4 0000000a 00000003"
+seed mgrmsg rsp_load_present "05 01c4 00000064 00000000 01 01 $uuid 0000000000000009 $d32 $k32"
+seed mgrmsg rsp_load_absent "05 01c4 00000064 00000000 01 00 $uuid 0000000000000000 $z32 $z32"
+seed mgrmsg rsp_load_present_2 "05 01c4 00000064 00000000 01 02 $uuid 0000000000000009 $d32 $k32"
+seed mgrmsg rsp_load_failed "05 01c4 0000000a 00000001"
+seed mgrmsg rsp_boot_hash "07 01c4 0000002b 00000000 01 $d32"
+seed mgrmsg rsp_boot_hash_short "07 01c4 0000002a 00000000 01 $(printf 'ab%.0s' $(seq 31))"
+seed mgrmsg rsp_unknown_ordinal "01 01c4 0000000a 00000000"
+seed mgrmsg rsp_request_tag "03 01c1 0000000a 00000000"
+
+# --- hwtpm: sealed blobs as hwtpm_seal writes them. The policy digest is
+# PolicyPCR's, computed here with openssl: SHA-256(32 zero bytes, TPM_CC
+# 0000017f, the TPML_PCR_SELECTION, SHA-256(the selected values)).
+sha() { printf "$(printf '%s' "$1" | sed 's/../\\x&/g')" | openssl dgst -sha256 -r | cut -c1-64; }
+# blob MASK VALUES... : a well-formed blob for the PCR mask (hex, 6 digits as
+# pcrSelect bytes, PCR 0 in the low bit of the first) with those values.
+blob() {
+  local mask=$1 sel vals pol pub
+  shift
+  vals=$(printf '%s' "$*" | tr -d ' ')
+  sel="00000001 000b 03 ${mask:4:2}${mask:2:2}${mask:0:2}"
+  pol=$(sha "$(printf '%s' "$z32 0000017f $sel" | tr -d ' ')$(sha "$vals")")
+  pub="004e 0008 000b 00000492 0020 $pol 0010 0020 $k32"
+  printf '%s' "56545342 0001 00${mask} $(printf '%02x' $#) $vals 0050 $pub 0022 0020 $d32"
+}
+one=$(blob 000001 "$d32")
+two=$(blob 000081 "$d32" "$k32")
+seed hwtpm pcr0 "$one"
+seed hwtpm pcr0_7 "$two"
+seed hwtpm pcr16 "$(blob 010000 "$z32")"
+seed hwtpm trailing_byte "$one 00"
+seed hwtpm truncated "${one:0:100}"
+seed hwtpm count_0 "$(printf '%s' "$one" | tr -d ' ' | sed 's/^\(.\{20\}\)../\100/')"
+seed hwtpm mask_empty "56545342 0001 00000000 00 0050"
+seed hwtpm mask_pcr24 "56545342 0001 01000000 01 $d32"
+seed hwtpm version_2 "56545342 0002 00000001 01 $d32"
+seed hwtpm pub_len_max "56545342 0001 00000001 01 $d32 ffff"
+
+# --- nv: byte 0 bit 0 = sealed, bits 1-2 the state (0 permall, 1 volatile,
+# 2 savestate), then the file. Plain file: "VTPMSTAT", u16 format 1, u16
+# type, u32 length, u64 sequence, payload, SHA-256 of all before it.
+# plain TYPE SEQ PAYLOAD: a well-formed plain state file.
+plain() {
+  local h
+  h="$(text VTPMSTAT)0001$(printf '%04x%08x%016x' "$1" $((${#3} / 2)) "$2")$3"
+  printf '%s%s' "$h" "$(sha "$h")"
+}
+pay=$(text 'some libtpms state')
+seed nv plain_permall "00 $(plain 1 1 "$pay")"
+seed nv plain_volatile "02 $(plain 2 7 "$pay")"
+seed nv plain_savestate_empty "04 $(plain 3 0 "")"
+seed nv plain_type_mismatch "02 $(plain 1 1 "$pay")"
+seed nv plain_trailing "00 $(plain 1 1 "$pay")00"
+seed nv plain_length_max "00 $(text VTPMSTAT)0001 0001 00080001 0000000000000001"
+seed nv plain_bad_digest "00 $(plain 1 1 "$pay" | sed 's/.$/0/')"
+seed nv plain_format_2 "00 $(text VTPMSTAT)0002 0001 00000000 0000000000000001 $z32"
+# sealed: "VTPMSEAL", u16 format 2, u16 type, u64 seq, uuid, u32 length, AEAD
+seed nv sealed_short "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 0000000f $(printf '00%.0s' $(seq 15))"
+seed nv sealed_bad_tag "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid 00000014 $(printf '00%.0s' $(seq 20))"
+seed nv sealed_wrong_seq "01 $(text VTPMSEAL)0002 0001 0000000000000002 $uuid 00000010 $(printf '00%.0s' $(seq 16))"
+seed nv sealed_length_max "01 $(text VTPMSEAL)0002 0001 0000000000000001 $uuid ffffffff"
+
+# --- store: u16 offset, then bytes patched there into a store the target
+# writes with store_add/store_put_record (two vTPMs, a record each).
+seed store unpatched "0000"
+seed store sqlite_magic "0000 $(text 'SQLite format 4')"
+seed store page_size "0010 0200"
+seed store page2 "1000 0d"
+seed store page2_cells "1003 00ff"
+seed store page3 "2000 00000000"
+seed store page4_tail "3ff0 ffffffffffffffff"
+seed store page5 "4000 0a"
+seed store past_end "ffff 00"

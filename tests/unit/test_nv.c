@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 
 #include "buf.h"
+#include "crypto.h"
 #include "helpers.h"
 #include "nv.h"
 
@@ -480,6 +481,103 @@ static void test_forged_fields(void **state)
 	expect_rejected(f, file, n);
 	n = forge(file, "VTPMSTAT", 1, 1, UINT32_MAX, payload, 16);
 	expect_rejected(f, file, n);
+	n = forge(file, "VTPMSTAT", 1, 1, 0, payload, 16);	/* 0, max, max + 1 */
+	expect_rejected(f, file, n);
+	n = forge(file, "VTPMSTAT", 1, 1, NV_BLOB_MAX, payload, 16);
+	expect_rejected(f, file, n);
+	n = forge(file, "VTPMSTAT", 1, 1, NV_BLOB_MAX + 1, payload, 16);
+	expect_rejected(f, file, n);
+}
+
+/*
+ * Sealed mode's decoder. The stand-in keeper can vouch for whatever file
+ * is on disk (follow), so the header and AEAD checks are reached rather
+ * than the digest comparison in front of them.
+ */
+#define SEAL_LEN_OFF	(8 + 2 + 2 + 8 + VTPM_UUID_SIZE)
+static struct {
+	struct mgr_record rec;
+	bool follow;
+	char path[TH_PATH_MAX + 16];
+} kp;
+
+static int kp_load(void *arg, int type, uint8_t uuid[VTPM_UUID_SIZE], struct mgr_record *rec)
+{
+	uint8_t *file;
+	size_t n = 0;
+
+	(void)arg;
+	(void)type;
+	memset(uuid, 0x5a, VTPM_UUID_SIZE);
+	*rec = kp.rec;
+	if (kp.follow) {
+		file = th_read_file(kp.path, &n);
+		assert_non_null(file);
+		assert_int_equal(crypto_sha256(file, n, rec->digest), 0);
+		free(file);
+	}
+	return 0;
+}
+
+static int kp_save(void *arg, int type, const struct mgr_record *rec)
+{
+	(void)arg;
+	(void)type;
+	kp.rec = *rec;
+	kp.rec.present = !mgrmsg_record_is_empty(rec);	/* as the manager records it */
+	return 0;
+}
+
+static void sealed_rejected(struct fixture *f, const uint8_t *bytes, size_t n)
+{
+	uint8_t *data = NULL;
+	uint32_t len = 0;
+
+	assert_int_equal(th_write_file(kp.path, bytes, n), 0);
+	errno = 0;
+	assert_int_equal(nv_load(f->nv, "permall", &data, &len), -1);
+	assert_int_equal(errno, EBADMSG);
+	assert_null(data);
+}
+
+static void test_sealed_decoder(void **state)
+{
+	static const struct nv_keeper keeper = { kp_load, kp_save, NULL };
+	const uint32_t lens[] = { 0, CRYPTO_GCM_OVERHEAD - 1, NV_BLOB_MAX + CRYPTO_GCM_OVERHEAD,
+				  NV_BLOB_MAX + CRYPTO_GCM_OVERHEAD + 1, UINT32_MAX };
+	struct fixture *f = *state;
+	uint8_t payload[16], *good, *c;
+	size_t n = 0;
+
+	memset(&kp, 0, sizeof(kp));
+	nv_set_keeper(f->nv, &keeper);
+	fill(payload, sizeof(payload), 5);
+	assert_int_equal(nv_store(f->nv, "permall", payload, sizeof(payload)), 0);
+	expect_load(f->nv, "permall", payload, sizeof(payload));	/* round trip */
+	good = NULL;
+	for (int s = 0; s < 2 && !good; s++) {
+		snprintf(kp.path, sizeof(kp.path), "%s/tpm2-permall.%d", f->dir, s);
+		good = th_read_file(kp.path, &n);
+	}
+	assert_non_null(good);
+	assert_int_equal(n, SEAL_LEN_OFF + 4 + sizeof(payload) + CRYPTO_GCM_OVERHEAD);
+	c = malloc(n + 1);
+	assert_non_null(c);
+	kp.follow = true;
+	for (size_t len = 0; len < n; len++)
+		sealed_rejected(f, good, len);
+	memcpy(c, good, n);
+	c[n] = 0;
+	sealed_rejected(f, c, n + 1);
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		memcpy(c, good, n);
+		be32_store(c + SEAL_LEN_OFF, lens[i]);
+		sealed_rejected(f, c, n);
+	}
+	assert_int_equal(th_write_file(kp.path, good, n), 0);
+	expect_load(f->nv, "permall", payload, sizeof(payload));
+	free(c);
+	free(good);
 }
 
 /* A genuine file of one name copied over another is not accepted. */
@@ -623,6 +721,7 @@ int main(void)
 		T(test_truncated),
 		T(test_trailing_byte),
 		T(test_forged_fields),
+		T(test_sealed_decoder),
 		T(test_wrong_type_copied),
 		T(test_oversized_file),
 		T(test_not_a_regular_file),
