@@ -1,8 +1,9 @@
 /*
- * test_ev: the poll loop. Readiness and deadlines reach the right callback,
+ * test_ev: the epoll loop. Readiness and deadlines reach the right callback,
  * a deadline fires once and not early, and a callback may remove other
  * watchers (or reuse their slot) while the loop is dispatching without a
- * removed watcher ever being called.
+ * removed watcher ever being called; thousands of watchers cost one callback
+ * for the one ready fd, and an fd number reused after close works.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +14,8 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "ev.h"
@@ -67,26 +70,33 @@ static void cb_count(struct ev_loop *loop, int fd, int rev, void *arg)
 static void test_add_del_count(void **state)
 {
 	struct ev_loop *loop = ev_new();
+	struct w a, b;
 
 	(void)state;
 	assert_non_null(loop);
 	assert_int_equal(ev_count(loop), 0);
-	for (int i = 0; i < EV_MAX_FDS; i++)
-		assert_int_equal(ev_add(loop, 1000 + i, EV_READ, cb_count, NULL), 0);
-	assert_int_equal(ev_count(loop), EV_MAX_FDS);
+	w_open(&a, false);
+	w_open(&b, false);
+	assert_int_equal(ev_add(loop, a.p[0], EV_READ, cb_count, NULL), 0);
+	assert_int_equal(ev_add(loop, b.p[0], EV_READ, cb_count, NULL), 0);
+	/* adding a watched fd again replaces its watcher */
+	assert_int_equal(ev_add(loop, b.p[0], EV_READ, cb_count, NULL), 0);
+	assert_int_equal(ev_count(loop), 2);
 	errno = 0;
-	assert_int_equal(ev_add(loop, 5000, EV_READ, cb_count, NULL), -1);
+	assert_int_equal(ev_add(loop, EV_MAX_FDS, EV_READ, cb_count, NULL), -1);
 	assert_int_equal(errno, EMFILE);
-	/* a freed slot is reused */
-	ev_del(loop, 1000 + 17);
-	assert_int_equal(ev_count(loop), EV_MAX_FDS - 1);
-	assert_int_equal(ev_add(loop, 5000, EV_READ, cb_count, NULL), 0);
-	assert_int_equal(ev_count(loop), EV_MAX_FDS);
-	for (int i = 0; i < EV_MAX_FDS; i++)
-		ev_del(loop, 1000 + i);
+	errno = 0;
+	assert_int_equal(ev_add(loop, 4000, EV_READ, cb_count, NULL), -1);	/* not open */
+	assert_int_equal(errno, EBADF);
+	assert_int_equal(ev_count(loop), 2);
+	ev_del(loop, a.p[0]);
+	ev_del(loop, a.p[0]);	/* unknown fd: no-op */
 	ev_del(loop, 5000);
-	ev_del(loop, 5000);	/* unknown fd: no-op */
+	assert_int_equal(ev_count(loop), 1);
+	ev_del(loop, b.p[0]);
 	assert_int_equal(ev_count(loop), 0);
+	w_close(&a);
+	w_close(&b);
 	ev_free(loop);
 }
 
@@ -275,6 +285,77 @@ static void test_remove_self(void **state)
 	ev_free(loop);
 }
 
+/* Many watchers: 5,000 socketpairs, one readable; exactly its callback runs. */
+#define MANY 5000
+
+static void test_many_watchers(void **state)
+{
+	static int sp[MANY][2];
+	static struct w rec[MANY];
+	struct rlimit rl;
+	struct ev_loop *loop = ev_new();
+	int hit = MANY - 3;
+
+	(void)state;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < 2 * MANY + 64)
+		skip();
+	rl.rlim_cur = 2 * MANY + 64;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	for (int i = 0; i < MANY; i++) {
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp[i]), 0);
+		memset(&rec[i], 0, sizeof(rec[i]));
+		assert_int_equal(ev_add(loop, sp[i][0], EV_READ, cb_count, &rec[i]), 0);
+	}
+	assert_int_equal(ev_count(loop), MANY);
+	/* cb_stop drains and stops: swap it in for the one that becomes readable */
+	assert_int_equal(ev_add(loop, sp[hit][0], EV_READ, cb_stop, &rec[hit]), 0);
+	assert_int_equal(write(sp[hit][1], "x", 1), 1);
+	assert_int_equal(ev_run(loop), 0);
+	for (int i = 0; i < MANY; i++)
+		assert_int_equal(rec[i].calls, i == hit ? 1 : 0);
+	for (int i = 0; i < MANY; i++) {
+		ev_del(loop, sp[i][0]);
+		close(sp[i][0]);
+		close(sp[i][1]);
+	}
+	assert_int_equal(ev_count(loop), 0);
+	ev_free(loop);
+}
+
+/* An fd closed and its number reused by a new pipe: the new watcher works. */
+static void test_readd_after_close(void **state)
+{
+	struct ev_loop *loop = ev_new();
+	struct w old, fresh;
+	int num;
+
+	(void)state;
+	w_open(&old, true);
+	num = old.p[0];
+	assert_int_equal(ev_add(loop, num, EV_READ, cb_count, &old), 0);
+	ev_del(loop, num);
+	w_close(&old);
+	w_open(&fresh, true);
+	assert_int_equal(fresh.p[0], num);	/* lowest free number comes back */
+	assert_int_equal(ev_add(loop, fresh.p[0], EV_READ, cb_stop, &fresh), 0);
+	assert_int_equal(ev_run(loop), 0);
+	assert_int_equal(old.calls, 0);
+	assert_int_equal(fresh.calls, 1);
+	/* closed without ev_del, the number reused: ev_add replaces the watcher */
+	close(fresh.p[0]);
+	fresh.p[0] = -1;
+	w_open(&old, true);
+	assert_int_equal(old.p[0], num);
+	assert_int_equal(ev_add(loop, old.p[0], EV_READ, cb_stop, &old), 0);
+	assert_int_equal(ev_run(loop), 0);
+	assert_int_equal(old.calls, 1);
+	assert_int_equal(ev_count(loop), 1);
+	w_close(&old);
+	close(fresh.p[1]);
+	ev_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -287,6 +368,8 @@ int main(void)
 		cmocka_unit_test(test_removal_during_dispatch),
 		cmocka_unit_test(test_slot_reuse_during_dispatch),
 		cmocka_unit_test(test_remove_self),
+		cmocka_unit_test(test_many_watchers),
+		cmocka_unit_test(test_readd_after_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
