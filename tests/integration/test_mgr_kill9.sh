@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 at any moment loses no acknowledged state (DESIGN section 5.5),
+# kill -9 at any moment loses no acknowledged state,
 # under vtpmmgr. A writer stores an increasing counter value in an 8-byte
 # NV index with tpm2_nvwrite, one value per write, noting each value whose
 # write returned success; after a random delay either the vtpm or the

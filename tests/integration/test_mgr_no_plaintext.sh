@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Secrets never touch disk unencrypted and never appear in logs (DESIGN
-# section 5.3). A recognizable secret in an NV index and another sealed
+# Secrets never touch disk unencrypted and never appear in logs.
+# A recognizable secret in an NV index and another sealed
 # into a persistent object (tpm2_create -i, evictcontrol: its sensitive part
 # lives in libtpms' permanent state) are searched for, binary-safe, raw and
 # in hex (plain, upper case, and space-separated as in hex dumps), in the

@@ -44,7 +44,7 @@ store_dump() {
 }
 
 # refused WHAT: the manager refuses the store put back and changes nothing:
-# neither the rows nor the bytes of store.db and its WAL (DESIGN section 4:
+# neither the rows nor the bytes of store.db and its WAL (vtpmmgr(8):
 # the old data left untouched).
 refused() {
   local lines before dump
