@@ -232,7 +232,7 @@ int ctrl_handle(struct ctrl_env *env, const uint8_t *req, size_t len, int *fd, s
 	}
 	case CTRL_SET_LOCALITY:
 		v = buf_get_u8(&in);
-		if (v > 4 || (v == 4 && env->reject_locality_4))
+		if (!engine_locality_ok(v))
 			return reply_res(out, TPM_BAD_LOCALITY);
 		engine_set_locality((uint8_t)v);
 		return reply_res(out, TPM_SUCCESS);

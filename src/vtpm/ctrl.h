@@ -78,7 +78,6 @@ enum ctrl_cmd {
 enum frame_result ctrl_frame(const uint8_t *p, size_t n, size_t *len);
 
 struct ctrl_env {
-	bool reject_locality_4;
 	/* Takes fd as the data connection; returns -1 if one is already set. */
 	int (*set_datafd)(void *arg, int fd);
 	void *arg;

@@ -25,6 +25,8 @@ static struct {
 	bool nv_failed;		/* a load callback saw a bad file this power-on */
 	bool pp;
 	uint8_t locality;
+	bool reject_locality_4;	/* --locality reject-locality-4 */
+	bool allow_set_locality;	/* --locality allow-set-locality */
 	int guest_su;		/* type of the last successful TPM2_Shutdown since Startup, or -1 */
 	uint8_t *rsp;		/* libtpms-managed response buffer, reused */
 	uint32_t rsp_cap;
@@ -269,6 +271,59 @@ void engine_set_locality(uint8_t loc)
 uint8_t engine_locality(void)
 {
 	return eng.locality;
+}
+
+void engine_set_locality_policy(bool reject_4, bool allow_set)
+{
+	eng.reject_locality_4 = reject_4;
+	eng.allow_set_locality = allow_set;
+}
+
+bool engine_locality_ok(uint32_t loc)
+{
+	return loc < 4 || (loc == 4 && !eng.reject_locality_4);
+}
+
+static void answer_err(uint32_t rc2, uint32_t rc12, const uint8_t **rsp, uint32_t *rsp_len)
+{
+	*rsp_len = (uint32_t)tpm_error_response(eng.err, eng.tpm2, eng.tpm2 ? rc2 : rc12);
+	*rsp = eng.err;
+}
+
+/* swtpm's TPM2_CC_SetLocality: u8 locality after the header. */
+static bool is_set_locality(const uint8_t *cmd, uint32_t len)
+{
+	struct tpm_hdr h;
+
+	return eng.tpm2 && tpm_hdr_parse(cmd, len, TPM_PACKET_MAX, &h) == 1 &&
+	       h.code == TPM20_CC_SET_LOCALITY;
+}
+
+void engine_process_at(int loc, const uint8_t *cmd, uint32_t len, const uint8_t **rsp,
+		       uint32_t *rsp_len)
+{
+	uint8_t saved = eng.locality;
+
+	if (loc >= 0 && !engine_locality_ok((uint32_t)loc)) {
+		answer_err(TPM20_RC_LOCALITY, TPM_BAD_LOCALITY, rsp, rsp_len);
+		return;
+	}
+	if (eng.allow_set_locality && is_set_locality(cmd, len)) {
+		if (len != TPM_HDR_SIZE + 1)
+			answer_err(TPM20_RC_COMMAND_SIZE, TPM_BAD_PARAM_SIZE, rsp, rsp_len);
+		else if (!engine_locality_ok(cmd[TPM_HDR_SIZE]))
+			answer_err(TPM20_RC_LOCALITY, TPM_BAD_LOCALITY, rsp, rsp_len);
+		else {
+			eng.locality = cmd[TPM_HDR_SIZE];
+			answer_err(TPM20_RC_SUCCESS, TPM_SUCCESS, rsp, rsp_len);
+		}
+		return;
+	}
+	if (loc >= 0)
+		eng.locality = (uint8_t)loc;
+	engine_process(cmd, len, rsp, rsp_len);
+	if (loc >= 0)
+		eng.locality = saved;
 }
 
 void engine_set_physical_presence(bool on)

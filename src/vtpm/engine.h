@@ -40,8 +40,26 @@ void engine_stop(void);
  * swtpm does before CMD_INIT.
  */
 void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint32_t *rsp_len);
+/* Sets the current locality as is; transports go through the checks below. */
 void engine_set_locality(uint8_t loc);
 uint8_t engine_locality(void);
+/*
+ * The --locality policy, the one place it lives: reject_4 refuses locality 4
+ * wherever a client names one (ctrl SET_LOCALITY, the MSSIM prefix, mssim
+ * SEND_COMMAND, the tpmif ring); allow_set enables swtpm's in-band
+ * TPM2_CC_SetLocality vendor command on every command path.
+ */
+void engine_set_locality_policy(bool reject_4, bool allow_set);
+/* True if a client may name locality loc under the policy (0-4, 4 unless rejected). */
+bool engine_locality_ok(uint32_t loc);
+/*
+ * engine_process at the locality a transport carried with the command (loc
+ * < 0: none, the current one), restored afterwards. A refused locality is
+ * answered TPM_RC_LOCALITY (TPM_BAD_LOCALITY for 1.2) without running; an
+ * allowed in-band SetLocality changes the current locality as swtpm does.
+ */
+void engine_process_at(int loc, const uint8_t *cmd, uint32_t len, const uint8_t **rsp,
+		       uint32_t *rsp_len);
 void engine_set_physical_presence(bool on);
 /* Serialises the volatile state and stores it as "volatilestate". */
 uint32_t engine_store_volatile(void);

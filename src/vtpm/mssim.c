@@ -75,7 +75,7 @@ static int put_u32(struct dbuf *out, uint32_t v)
 
 static int send_command(struct buf *in, struct dbuf *out)
 {
-	uint8_t loc = buf_get_u8(in), saved = engine_locality();
+	uint8_t loc = buf_get_u8(in);
 	uint32_t size = buf_get_u32(in);
 	const uint8_t *cmd = buf_get_ptr(in, size);
 	const uint8_t *rsp;
@@ -88,13 +88,8 @@ static int send_command(struct buf *in, struct dbuf *out)
 		/* the prefix and the header disagree: answer, do not run it */
 		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_COMMAND_SIZE);
 		rsp = err;
-	} else if (loc > 4) {
-		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_LOCALITY);
-		rsp = err;
 	} else {
-		engine_set_locality(loc);
-		engine_process(cmd, size, &rsp, &rlen);
-		engine_set_locality(saved);
+		engine_process_at(loc, cmd, size, &rsp, &rlen);
 	}
 	if (put_u32(out, rlen) < 0 || dbuf_append(out, rsp, rlen) < 0)
 		return -1;

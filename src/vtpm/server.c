@@ -168,11 +168,6 @@ static int queue_response(struct conn *c, const struct frame *f, const uint8_t *
 	return 0;
 }
 
-static bool is_set_locality(const uint8_t *cmd, uint32_t len)
-{
-	return len == TPM_HDR_SIZE + 1 && be32_load(cmd + 6) == TPM20_CC_SET_LOCALITY;
-}
-
 /* Runs one data-channel command. Returns bytes consumed, 0 if incomplete, -1 to close. */
 static long data_step(struct conn *c)
 {
@@ -194,25 +189,7 @@ static long data_step(struct conn *c)
 		c->closing = true;
 		return (long)c->in.len;
 	}
-	const uint8_t *cmd = c->in.p + f.cmd_off;
-	uint8_t saved = engine_locality();
-
-	if (o->allow_set_locality && engine_is_tpm2() && is_set_locality(cmd, f.cmd_len) &&
-	    cmd[TPM_HDR_SIZE] <= 4 && !(cmd[TPM_HDR_SIZE] == 4 && o->reject_locality_4)) {
-		/* swtpm's in-band TPM2_CC_SetLocality (vendor command) */
-		engine_set_locality(cmd[TPM_HDR_SIZE]);
-		rlen = (uint32_t)tpm_error_response(err, true, TPM20_RC_SUCCESS);
-		rsp = err;
-	} else if (f.locality > 4 || (f.locality == 4 && o->reject_locality_4)) {
-		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_LOCALITY);
-		rsp = err;
-	} else {
-		if (f.locality >= 0)
-			engine_set_locality((uint8_t)f.locality);
-		engine_process(cmd, f.cmd_len, &rsp, &rlen);
-		if (f.locality >= 0)
-			engine_set_locality(saved);
-	}
+	engine_process_at(f.locality, c->in.p + f.cmd_off, f.cmd_len, &rsp, &rlen);
 	if (queue_response(c, &f, rsp, rlen) < 0)
 		return -1;
 	if (o->server.disconnect && !c->is_datafd)
@@ -223,8 +200,7 @@ static long data_step(struct conn *c)
 static long ctrl_step(struct conn *c)
 {
 	struct server *s = c->srv;
-	struct ctrl_env env = { .reject_locality_4 = s->o->reject_locality_4,
-				.set_datafd = set_datafd, .arg = s };
+	struct ctrl_env env = { .set_datafd = set_datafd, .arg = s };
 	size_t len = 0;
 	enum frame_result r = ctrl_frame(c->in.p, c->in.len, &len);
 
@@ -494,6 +470,7 @@ struct server *server_new(const struct opts *o)
 		return NULL;
 	s->o = o;
 	s->sigfd = -1;
+	engine_set_locality_policy(o->reject_locality_4, o->allow_set_locality);
 	s->loop = ev_new();
 	if (!s->loop)
 		goto fail;
@@ -522,8 +499,7 @@ struct server *server_new(const struct opts *o)
 			goto fail;
 	}
 	if (o->tpmif_path || o->tpmif_fd >= 0) {
-		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_fd, o->tpmif_mode,
-					    o->reject_locality_4);
+		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_fd, o->tpmif_mode);
 		if (!s->tpmif)
 			goto fail;
 	}

@@ -2,7 +2,7 @@
  * tpmif_serve: vtpm as a tpmif backend (the seed's tpmback) for guests and
  * other frontends. Accepts frontends on the rendezvous socket and hands
  * each to lib/tpmback; answers their requests with the engine, at the
- * locality each request carries (refused above 4, or at 4 when configured).
+ * locality each request carries (engine_process_at applies --locality).
  */
 #include "tpmif_serve.h"
 
@@ -27,7 +27,6 @@ struct tpmif_server {
 	struct ev_loop *loop;
 	int lfd;
 	char *path;
-	bool reject_locality_4;
 	struct frontend *frontends;
 	uint8_t err[TPM_HDR_SIZE];
 };
@@ -50,18 +49,13 @@ static void handle(void *arg, const uint8_t *req, size_t len, uint8_t loc, bool 
 {
 	struct frontend *f = arg;
 	struct tpmif_server *ts = f->ts;
-	uint8_t saved;
 
-	if (bad || loc > 4 || (loc == 4 && ts->reject_locality_4)) {
-		*rsp_len = (uint32_t)tpm_error_response(ts->err, engine_is_tpm2(),
-							bad ? TPM20_RC_COMMAND_SIZE : TPM20_RC_LOCALITY);
+	if (bad) {
+		*rsp_len = (uint32_t)tpm_error_response(ts->err, engine_is_tpm2(), TPM20_RC_COMMAND_SIZE);
 		*rsp = ts->err;
 		return;
 	}
-	saved = engine_locality();
-	engine_set_locality(loc);
-	engine_process(req, (uint32_t)len, rsp, rsp_len);
-	engine_set_locality(saved);
+	engine_process_at(loc, req, (uint32_t)len, rsp, rsp_len);
 }
 
 static void closed(void *arg, struct tpmback *tb)
@@ -99,15 +93,13 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	ts->frontends = f;
 }
 
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
-				      bool reject_locality_4)
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode)
 {
 	struct tpmif_server *ts = calloc(1, sizeof(*ts));
 
 	if (!ts)
 		return NULL;
 	ts->loop = loop;
-	ts->reject_locality_4 = reject_locality_4;
 	if (fd >= 0) {
 		ts->lfd = sock_set_nonblock(fd) < 0 ? -1 : fd;
 	} else {

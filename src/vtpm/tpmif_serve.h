@@ -17,8 +17,7 @@
 struct tpmif_server;
 
 /* Listens on path, or on the listening socket fd when fd >= 0. */
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
-				      bool reject_locality_4);
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode);
 void tpmif_server_free(struct tpmif_server *ts);
 
 #endif

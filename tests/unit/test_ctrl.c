@@ -196,6 +196,7 @@ static int powered(void **state)
 {
 	(void)state;
 	env = (struct ctrl_env){ 0 };
+	engine_set_locality_policy(false, false);
 	if (!engine_running())
 		ctrl_init();
 	engine_set_locality(0);
@@ -337,7 +338,7 @@ static void test_set_locality(void **state)
 static void test_set_locality_reject_4(void **state)
 {
 	(void)state;
-	env.reject_locality_4 = true;
+	engine_set_locality_policy(true, false);
 	engine_set_locality(1);
 	expect_res(call_loc(CTRL_SET_LOCALITY, 4, false), TPM_BAD_LOCALITY);
 	expect_res(call_loc(CTRL_SET_LOCALITY, 4, true), TPM_BAD_LOCALITY);

@@ -257,6 +257,18 @@ static void test_send_command_locality(void **state)
 	engine_set_locality(0);
 }
 
+/* --locality reject-locality-4 refuses SEND_COMMAND at locality 4 too. */
+static void test_send_command_reject_4(void **state)
+{
+	(void)state;
+	power_on_and_startup();
+	engine_set_locality_policy(true, false);
+	assert_int_equal(getrandom(4, 4, NULL), TPM20_RC_LOCALITY);
+	assert_int_equal(getrandom(3, 4, NULL), TPM20_RC_SUCCESS);
+	engine_set_locality_policy(false, false);
+	assert_int_equal(getrandom(4, 4, NULL), TPM20_RC_SUCCESS);
+}
+
 /* The prefix's size and the header's size must agree, or the command is not run. */
 static void test_send_command_size_mismatch(void **state)
 {
@@ -458,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_power_on_off),
 		cmocka_unit_test(test_send_command_getrandom),
 		cmocka_unit_test(test_send_command_locality),
+		cmocka_unit_test(test_send_command_reject_4),
 		cmocka_unit_test(test_send_command_size_mismatch),
 		cmocka_unit_test(test_reset_power_cycles),
 		cmocka_unit_test(test_remote_handshake),
