@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # vtpm: one non-recursive Makefile. `make` builds everything into $(BUILD);
 # `make check` installs Debian dependencies, builds, and runs the whole suite
 # twice: the normal build (gcc) and an ASan+UBSan build (clang).

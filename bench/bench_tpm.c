@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_tpm.c: side-by-side latency benchmark of TPM 2.0 targets, run by
  * bench/run.sh.  Each target runs in a worker process of its own: "floor"

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/run.sh: side-by-side benchmark of vtpm against swtpm and against the
 # floor (libtpms in-process), run by `make bench`.  Starts `vtpm socket` and
 # `swtpm socket` with the same arguments, each in its own temporary

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # bench/run_mgr.sh: the manager's side of the benchmark, run at the end of
 # bench/run.sh (or alone).  A stand-in hardware TPM (swtpm on loopback TCP)
 # under vtpmmgr, vTPMs started through vtpmctl, and next to them `swtpm

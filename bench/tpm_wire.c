@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpm_wire.c: the raw TPM 2.0 commands of the benchmark, built by hand so
  * that every target sees the same bytes, and their response parsers, all

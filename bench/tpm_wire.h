@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpm_wire.h: the handful of raw TPM 2.0 commands the benchmark sends
  * (GetRandom, PCR_Extend, CreatePrimary, Sign, FlushContext, Startup,

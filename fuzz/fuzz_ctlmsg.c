@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_ctlmsg: libFuzzer target for the control protocol's codec
  * (lib/ctlmsg), whose input is a control socket peer's request line (in

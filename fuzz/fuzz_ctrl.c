@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_ctrl: libFuzzer target for the swtpm control channel. The input is a
  * control client's byte stream: it is framed with ctrl_frame and each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_frame: libFuzzer target for the data channel's framing. The input is
  * a client's byte stream, parsed as a TPM 2.0 stream (MSSIM prefix allowed)

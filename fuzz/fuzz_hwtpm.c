@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_hwtpm: libFuzzer target for the manager's sealed-blob parser
  * (hwtpm_blob_parse in src/vtpmmgr/hwtpm.c, reached through

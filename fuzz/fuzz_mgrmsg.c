@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_mgrmsg: libFuzzer target for the manager protocol codec (lib/mgrmsg),
  * both directions: the manager parses what a possibly compromised vtpm

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_mssim: libFuzzer target for the simulator protocol. Input byte 0 is
  * a port mask (bit i: request i goes to the platform port, else the command

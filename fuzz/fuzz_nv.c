@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_nv: libFuzzer target for the vtpm's state-file decoders
  * (src/vtpm/nv.c, plain_load and sealed_load reached through nv_load), whose

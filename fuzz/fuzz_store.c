@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_store: libFuzzer target for the manager's store decoding
  * (src/vtpmmgr/store.c: the vtpm and record rows, the sealed records and

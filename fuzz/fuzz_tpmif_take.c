@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_tpmif_take: libFuzzer target for the backend's request intake on the
  * tpmif ring (tpmif_back_take, tpmif_back_finish, tpmif_back_idle) and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fuzz_xsmsg: libFuzzer target for the tpmif handshake codec (lib/xsmsg),
  * whose input is the peer's side of the rendezvous socket. Byte 0 picks

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Writes the seed corpora of the fuzz targets: a handful of valid and invalid
 # requests per target, as binary files under fuzz/corpus/<target>/ (the
 # directory name is the binary's name without "fuzz_"). Deterministic; run

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libtpmfront: a TPM client over the tpmif shared-page ring, the frontend
  * half of the seed's split driver, for programs on the host (and the tpm2-tss

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmif: the seed's split-driver TPM transport, protocol v2
  * (xen/include/public/io/tpmif.h), byte for byte. This is cross-process ABI:

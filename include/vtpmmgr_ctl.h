@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The vtpmmgr control protocol, shared by the manager (src/vtpmmgr/control.c)
  * and vtpmctl: one request line per connection, "VERB ARG ...\n", each ARG

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The vtpm <-> vtpmmgr protocol, cross-process ABI. As in the seed
  * (stubdom/vtpmmgr/vtpm_manager.h), requests are TPM 1.2-framed:

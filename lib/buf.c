@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * buf: bounds-checked big-endian marshalling with a sticky error. Library
  * code shared by all processes; it trusts nothing it reads. Bounds are

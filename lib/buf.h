@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * buf: the one bounds-checked reader/writer for wire bytes, used by every
  * process. All multi-byte values are big-endian (TPM and swtpm order) unless

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * crypto: OpenSSL EVP wrappers. Inputs sized by a peer are the caller's to
  * cap; here every length is checked against the fixed overheads before use.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * crypto: the few primitives the project uses, on OpenSSL: SHA-256,
  * AES-256-GCM, HKDF-SHA-256 and the kernel's random bytes. Keys are 32

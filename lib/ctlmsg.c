@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctlmsg: the control protocol's codec; see ctlmsg.h. Runs in vtpmmgr (on
  * requests from the control socket's root peer, parsed as untrusted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctlmsg: the control protocol's codec (include/vtpmmgr_ctl.h), used by
  * vtpmmgr (requests in, replies out) and vtpmctl (requests out, replies

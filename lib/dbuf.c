@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * dbuf: byte queue. Consuming moves the tail down; queues here hold at most
  * a few KiB in steady state, so the memmove is cheaper than a ring.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * dbuf: a growable byte queue for connection input and output, with a hard
  * cap so a peer cannot make it grow without bound. Shared library code.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ev: the event loop of every process (vtpm, vtpmmgr), on epoll(7). It trusts
  * its callers (fds and callbacks come from this process), never peer bytes.

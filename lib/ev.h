@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ev: the epoll(7) event loop of every process (vtpm, vtpmmgr). One loop per
  * process, single-threaded; it trusts its callers, not peers. Each watched fd

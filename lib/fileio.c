@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fileio: the files read here are untrusted (size capped, regular files
  * only, symlinks refused); the write path orders data before name so a

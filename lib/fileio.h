@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * fileio: whole-file reads with a size cap, and the one durable write path
  * (temp file, fsync, rename, directory fsync) for every process that keeps

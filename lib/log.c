@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * log: formats into a local buffer and writes each line with one write(2),
  * so lines from several processes sharing a file do not interleave.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * log: one line per event, prefixed with the process role and vTPM id, to
  * stderr or a log file. Never pass key material or TPM packet bodies.

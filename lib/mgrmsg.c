@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mgrmsg: the manager protocol codec. The manager parses bytes written by
  * a vtpm, which may be compromised; the vtpm parses the manager's answers.

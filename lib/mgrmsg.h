@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mgrmsg: encoder and decoder of the vtpm <-> vtpmmgr messages
  * (include/vtpmmgr_proto.h). Shared by both processes: each side decodes

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sock: socket plumbing. Peers are untrusted: fds arriving in control
  * messages are taken only where the caller asked for one, and every other

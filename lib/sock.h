@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sock: listening and connected sockets for every process (Unix and loopback
  * TCP), non-blocking accept, and fd passing with SCM_RIGHTS. Small API in the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpm: header parsing and the few packets the project builds itself. The
  * bytes parsed here come from peers (guests, clients) and are untrusted.

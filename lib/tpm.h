@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpm: TPM 1.2 / 2.0 packet framing shared by every process. A TPM packet
  * starts with a 10-byte header: u16 tag, u32 size (whole packet, header

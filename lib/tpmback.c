@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmback: one frontend connection. Handshake, as Mini-OS tpmback walks it:
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmback: the backend half of one tpmif frontend connection, the seed's
  * tpmback: the handshake on the rendezvous socket (XenbusState walk, grant

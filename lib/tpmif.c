@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmif: ring halves. Ordering: the writer of a state stores the packet and
  * length first and the state last with release semantics; the reader loads

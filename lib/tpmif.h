@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmif: both halves of the shared-page TPM ring (include/tpmif_abi.h), over
  * a mapping of the granted pages and a connected Unix socketpair standing in

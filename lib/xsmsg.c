@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * xsmsg: handshake message codec. Input is the peer's: the parser checks
  * every length against its cap and every byte against a small alphabet, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * xsmsg: the handshake messages of the tpmif rendezvous socket, our Linux
  * stand-in for xenstore. A message is u16 big-endian length, then that many

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # `make demo`: the host system in a temporary directory. Starts vtpmmgr
 # with a software stand-in for the hardware TPM, creates two vTPMs, shows
 # they are independent TPMs, uses them with tpm2-tools (PCRs, sealing),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Installs the Debian 12 packages vtpm needs to build, test and demo.
 # Runs as root with apt-get; does nothing when everything is present.
 set -euo pipefail

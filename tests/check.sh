@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # `make check`: builds and runs the whole suite with gcc, then again under
 # ASan+UBSan with clang, and sums both into the final "N passed, N failed".
 set -u

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Runs every unit test binary, every fuzz corpus replay and every integration
 # scenario, counts them, and ends with "N passed, N failed, N skipped".
 # Usage: tests/run.sh BUILD_DIR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * bench_tpmif.c: round-trip latency of TPM2_GetRandom(32) over the tpmif
  * shared-page ring (libtpmfront) next to TPM daemons over their Unix data

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libtss2-tcti-tpmfront: a tpm2-tss TCTI on libtpmfront, so every tpm2-tools
  * command works over the tpmif ring: `tpm2_getrandom -T tpmfront:path=SOCK`.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libtpmfront: the frontend half of tpmif for host programs. Runs in the
  * client's process; the backend (vtpm) is a peer and its answers are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctrl: the control-channel commands. Semantics follow swtpm's socket
  * control channel (same codes, byte order, reply layouts and result codes)

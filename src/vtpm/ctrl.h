@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * ctrl: swtpm's control channel protocol (tpm_ioctl.h socket form), run by
  * the vtpm process for QEMU, libvirt, swtpm_ioctl and tpm2-tss' swtpm TCTI.

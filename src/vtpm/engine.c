@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * engine: libtpms in this process. All calls are serialised on the main
  * thread (libtpms is not re-entrant). Persistence goes through the nvram

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * engine: the libtpms glue of the vtpm process. libtpms keeps one TPM in
  * process globals, so this module is a singleton by nature: one process, one

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * frame: data-channel framing. Lengths come from the client and are checked
  * against TPM_PACKET_MAX before anything is sized on them.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * frame: splits the data channel's byte stream into TPM commands. A command
  * is framed by its header's size field, not by read() boundaries, so several

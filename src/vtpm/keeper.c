@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keeper: SAVEHASHKEY / LOADHASHKEY over libtpmfront. Runs in the vtpm
  * process on its main thread, synchronously: a state write is not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keeper: the vtpm's client of vtpmmgr, which keeps the keys, digests and
  * sequences of this vTPM's state files. The vtpm is a tpmif frontend on a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vtpm: one virtual TPM, one process. Parses the command line, opens and
  * locks the state directory, powers the TPM on when told to, opens the

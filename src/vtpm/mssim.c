@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mssim: simulator protocol on top of the engine. Power signals map to
  * engine start/stop (stop sends the automatic TPM2_Shutdown first); a

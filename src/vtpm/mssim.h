@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mssim: the Microsoft/IBM TPM 2.0 simulator's socket protocol, run by the
  * vtpm process for tpm2-tss' mssim TCTI and IBM's TSS utilities. Two ports:

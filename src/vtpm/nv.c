@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nv: state files of one vTPM, in one of two modes.
  *

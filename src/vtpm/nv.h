@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * nv: the vTPM's state directory. Every byte libtpms persists goes through
  * nv_store, the single write path: framed, digested, written to a temp file,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * opts: command-line parsing. swtpm's option values are comma-separated
  * key=value lists ("type=unixio,path=/run/x.sock,mode=0600"); one parser

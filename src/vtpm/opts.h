@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * opts: the vtpm command line. `vtpm socket ...` takes swtpm's socket
  * command line for every option the two share, with swtpm's defaults (TPM

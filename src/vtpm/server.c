@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server: event-driven I/O of the vtpm process. Single-threaded: libtpms is
  * not re-entrant, and a TPM command is short next to a context switch.

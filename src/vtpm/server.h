@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * server: the vtpm process's connections. Listeners for the data channel,
  * the control channel and the two mssim ports feed one event loop; each

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmif_serve: vtpm as a tpmif backend (the seed's tpmback) for guests and
  * other frontends. Accepts frontends on the rendezvous socket and hands

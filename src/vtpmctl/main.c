@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vtpmctl: the operator's CLI for vtpmmgr, over its control socket. Sends
  * one request line, prints the manager's JSON reply as it is (--json) or as

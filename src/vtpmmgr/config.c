@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * config: "key = value" lines, '#' comments. Keys: data_dir, run_dir, tcti,
  * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * config: vtpmmgr's settings, from vtpmmgr.conf(5) and the command line
  * (which wins). Trusted input (the operator's), checked anyway so a typo is

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * control: request parsing, dispatch, JSON replies. A stop is answered when
  * the vtpm has exited (it records its final state through the manager's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * control: the manager's control socket, spoken by vtpmctl. One request
  * line per connection ("create uuid=... tpm=2 group=... dev=...", "start U",

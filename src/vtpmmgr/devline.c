@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devline: the device-line grammar; see devline.h. Every value is checked
  * against a short safe alphabet before it becomes a path, port or option.

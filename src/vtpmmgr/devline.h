@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devline: the grammar of a vTPM's device line (server=, ctrl=, tpmif=,
  * mssim=, flags=, binary=), which the operator gives to `vtpmctl create`

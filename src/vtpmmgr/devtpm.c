@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devtpm: the stand-in is a child process on Unix sockets in the run
  * directory; readiness is a successful connect, polled with a bound.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devtpm: `vtpmmgr --dev`, a software TPM (swtpm) standing in for the
  * hardware TPM, with its state in DATA/dev-tpm. NOT SECURE: the "hardware"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * hwtpm: the manager's door to the hardware TPM 2.0 through tpm2-tss ESAPI,
  * run by vtpmmgr only. It seals the root secret under the owner

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * hwtpm: the manager's only door to the hardware TPM (TPM 2.0), through
  * tpm2-tss ESAPI over a TCTI named in the configuration (device:/dev/tpmrm0

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keysvc: the manager's answers to a vtpm's ring requests; see keysvc.h.
  */

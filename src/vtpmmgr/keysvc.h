@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * keysvc: the manager's key service, the answer to each request a vtpm
  * sends over its ring (SAVEHASHKEY, LOADHASHKEY, GET_BOOT_HASH). Runs in

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vtpmmgr: one per host. Opens the hardware TPM, unseals the root secret
  * (refusing to start, with the differing PCRs named, if the platform is not

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * mgr: the state of the vtpmmgr process, shared by its modules: settings,
  * event loop, hardware TPM, store, root secret and the running vtpms.

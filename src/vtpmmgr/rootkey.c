@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * rootkey: seal files hold no secret in clear; only the hardware TPM, with
  * the PCRs as approved, can open them. Every write is durable (lib/fileio).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * rootkey: the manager's 32-byte root secret, from which the store key is
  * derived. Generated at first start, sealed to the hardware TPM under a PCR

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sandbox: runs in the manager's forked child between fork and exec: plain
  * syscalls only, no logging; a failure shows as the child's exit status.

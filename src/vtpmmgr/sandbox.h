@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * sandbox: the least privilege Linux gives a vtpm, applied by the manager
  * in the forked child before exec, so it holds even for a vtpm binary that

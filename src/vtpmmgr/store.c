@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * store: SQLite tables
  *   meta(k, v)                 'seal' = sealed(version u64 | digest of all rows)

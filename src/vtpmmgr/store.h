@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * store: the manager's durable store of vTPMs: per vTPM its UUID, group,
  * TPM version, flags and device configuration, and per state blob type the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vtpms: the launcher: fork and exec of vtpm processes, their channels
  * and their exits. Requests a vtpm sends arrive through lib/tpmback and are

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * vtpms: the vtpm processes the manager runs. Each is started with its
  * channel to the manager already connected (a socketpair end as fd 3, the

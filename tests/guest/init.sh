@@ -1,4 +1,5 @@
 #!/bin/busybox sh
+# SPDX-License-Identifier: BSD-3-Clause
 # /init of the throw-away initramfs that tests/integration/test_qemu_guest.sh
 # boots under QEMU. It runs as PID 1 inside the guest on a stock Debian
 # kernel, whose tpm_tis and tpm_crb drivers are built in, and reports what

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
 """hostile: misbehaving clients of a vTPM data or control channel, for the
 integration scenarios (tests/integration/test_hostile_*.sh and friends).
 Standard library only. Every wait is bounded, so a wedged daemon fails the

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared by the scenarios that misuse a daemon (test_hostile_*.sh,
 # test_state_persistence.sh, test_locality_and_flags.sh): starting one
 # daemon, raw TPM commands through tests/tools/tpmsend, misbehaving clients

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared helpers for integration scenarios: a private temp directory, free
 # loopback ports, starting real daemons and killing exactly what we started.
 # Sourced by tests/integration/test_*.sh; each scenario is one script.

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared setup for the vtpmmgr scenarios (test_mgr_*.sh, test_vtpmctl.sh):
 # a stand-in hardware TPM (swtpm on free loopback TCP ports), the manager
 # on a private data and run directory, vTPMs created, started and waited

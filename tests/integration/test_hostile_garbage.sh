@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Garbage on both channels. Data channel: size fields below the 10-byte
 # header, a prefix whose size disagrees with its header, and random bytes
 # get one TPM_RC_COMMAND_SIZE error and a hang-up; a bad tag inside a

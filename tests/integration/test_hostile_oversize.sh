@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Oversize commands on the data channel: a header whose size field says
 # 0xFFFFFFFF or 4097 (one past the 4096-byte maximum), bare, followed by
 # 32 KiB of junk, or inside swtpm's MSSIM-style prefix, is answered with one

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Slow and greedy clients on the data channel. A command written one byte
 # at a time (20 ms apart), bare or inside the MSSIM-style prefix, gets the
 # same answer as when written whole: framing follows the size field, not

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Truncated commands on the data channel. Clients that send part of a
 # header, a whole header, or 20 or 99 of the 100 bytes a header announces,
 # and then disconnect, leave nothing behind: the daemon lives and the next

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Clients that vanish before their answer, over a Unix socket and over TCP
 # (there also with an abortive close, so the daemon sees a reset). A client
 # sends a whole TPM2_CreatePrimary (RSA-2048 key generation, the slowest

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Localities, the QEMU start-up flow and the automatic TPM2_Shutdown.
 #
 # With --locality reject-locality-4,allow-set-locality: CMD_SET_LOCALITY

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # What happens to vTPMs when a vtpm or the manager goes down (vtpmmgr(8),
 # ISOLATION and RESTARTS). Two vTPMs, each with NV data written.
 #  1. kill -SEGV of a running vtpm: the manager logs it as crashed (signal

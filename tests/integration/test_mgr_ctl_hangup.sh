@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A control client that hangs up while its start or stop waits for the
 # vtpm: the manager must not spin (the old event loop kept the hung-up
 # connection in poll, which reported POLLHUP at once, again and again,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # kill -9 at any moment loses no acknowledged state,
 # under vtpmmgr. A writer stores an increasing counter value in an 8-byte
 # NV index with tpm2_nvwrite, one value per write, noting each value whose

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Secrets never touch disk unencrypted and never appear in logs.
 # A recognizable secret in an NV index and another sealed
 # into a persistent object (tpm2_create -i, evictcontrol: its sensitive part

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The root secret is sealed to the hardware TPM's PCRs (default selection
 # sha256:0,2,4,7). An unapproved change of PCR 7 makes the manager refuse to
 # start with exit status 3, its log naming sha256:7, nothing changed on

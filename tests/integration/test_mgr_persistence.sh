@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A vTPM under vtpmmgr keeps its NV index and persistent key across a
 # restart of the vtpm (vtpmctl stop/start) and across a restart of the
 # manager (SIGTERM, start again: the vTPM flagged autostart comes back on

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # One manager, SCALE_N (default 100) vTPMs: all created, started, used at
 # once, stopped, started again under a restarted manager and stopped with
 # it, with no error anywhere. Each vTPM serves TPM 2.0 on its own Unix

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # One manager per data directory. A second vtpmmgr started on the data and
 # run directories of a running one must refuse (non-zero exit) before it
 # touches anything: the first keeps its control socket and its vTPM keeps

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A vTPM's state files under vtpmmgr: an older copy put back on disk, one
 # flipped bit in the current slot, a truncated or a missing current slot is
 # refused at start (the vtpm exits non-zero and says, in the manager's log,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The manager's store against rollback: an older store.db put back (a clean
 # copy taken with the manager stopped, and a copy of store.db with its live
 # WAL taken while the manager ran) makes the manager refuse to start,

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # End to end with the real client: QEMU's tpm-emulator backend drives $VTPM
 # over the swtpm control socket (SET_DATAFD, STOP, SET_BUFFERSIZE, INIT,
 # SET_LOCALITY, SHUTDOWN) exactly as libvirt would have it, SeaBIOS and a

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A compromised vtpm stays in its sandbox. The manager runs vTPM A (the
 # real vtpm, NV data written) and then, through the device setting binary=,
 # tests/tools/hostile_vtpm as vTPM B: B tries A's state files and directory

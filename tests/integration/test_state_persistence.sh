@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # State on disk. An NV write that was answered survives kill -9 of the
 # daemon (the state is durable before the response), also when the kill
 # lands in the middle of a stream of writes. A state file with a flipped

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A state directory written by swtpm (plain tpm2-00.permall) starts the same
 # TPM under vtpm: the owner primary key made from the same seed has the same
 # name, and an NV index swtpm wrote reads back. vtpm's own file then takes over.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # swtpm_ioctl (Debian's swtpm-tools) against the control channel, once over
 # a Unix socket (`--unix`) and once over TCP (`--tcp 127.0.0.1:P`): the
 # capability word, CMD_INIT before any TPM command works, storing volatile

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # TPM 1.2 mode: `$VTPM socket` without --tpm2, with --flags not-need-init
 # (the TPM is initialised but not started), driven with raw TPM 1.2 commands
 # over the Unix data socket by tests/tools/tpmsend: TPM_Startup(ST_CLEAR),

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tpm2-tools through the mssim TCTI: `$VTPM socket --mssim port=P` opens the
 # Microsoft simulator's TPM command port P and platform port P+1 on loopback,
 # which tpm2-tss's mssim TCTI (`mssim:host=H,port=P`) drives: POWER_ON and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tpm2-tools through the swtpm TCTI over TCP: `$VTPM socket` with the data
 # port P and the control port P+1 on loopback, the layout tpm2-tss's swtpm
 # TCTI (`swtpm:host=H,port=P`) assumes. Runs the shared scenario in

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tpm2-tools through the tpmfront TCTI over the tpmif shared-page ring:
 # `$VTPM serve --tpmif path=SOCK` is the backend, tctildr loads
 # libtss2-tcti-tpmfront.so.0 by its file name into each tool, and every

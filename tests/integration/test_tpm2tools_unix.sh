@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # tpm2-tools through the swtpm TCTI over Unix sockets: `$VTPM socket` with a
 # unixio data socket and its control socket at the same path + ".ctrl",
 # which is where tpm2-tss's swtpm TCTI (`swtpm:path=SOCK`) looks for it.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Cancel over the tpmif ring: tpmfront_probe sends TPM2_CreatePrimary
 # RSA-3072 (0.1-0.3 s of prime search), calls tpmfront_cancel 0, 1, 5, 20
 # and 50 ms later and once after the answer was posted, then

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # libtpmfront against a hostile backend: tpmif_peer back CASE forks a fake
 # vtpm that completes (or botches) the handshake and then answers wrongly,
 # while the tool's main process is a libtpmfront client. Answers longer

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The event channel, attacked from both ends. It is one end of a connected
 # Unix stream socketpair that the frontend creates and passes to the
 # backend (SCM_RIGHTS), used in both directions: a notification is a byte.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Hostile frontends against one vtpm's tpmif backend (tpmif_peer front):
 # lengths past the mapping or the packet limit, nr_extra_pages pushing
 # offset + length past 2^32 (TPM error answers with FINISH); backend-only

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # The largest packets over the tpmif ring, through libtpmfront. The ring
 # has one extra page, so a 4096-byte TPM 2.0 command fits (Xen's one-page
 # rings stop at 4088). First with tpm2-tools, through the TCTI by its short

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # An event-driven frontend, as tpm2-tss's asynchronous API drives the TCTI
 # through getPollHandles: tpmfront_probe sends fifty quick GetRandoms, then
 # a key generation, and waits for that with poll() on tpmfront_fd and

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # A frontend that goes and comes back, as a guest that reboots or is
 # kexec'd: ten sessions in a row on one vtpm, each a new tpmfront_probe
 # that connects, is served GetRandom, and either says goodbye (Closed) or

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # Two frontends on one vTPM, as a guest and a monitoring tool share it:
 # tpmfront_probe opens two libtpmfront handles and keeps a command in
 # flight on both at once, 400 times, receiving in alternating order, with

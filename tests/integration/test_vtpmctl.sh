@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
 # vtpmctl against a real manager: --json list is JSON and matches the
 # manager's state (uuid, group, tpm, running, and pid is that vTPM's vtpm
 # process, the manager's child); a bad device line, UUID, group or TPM

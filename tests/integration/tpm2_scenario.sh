@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # The tpm2-tools scenario shared by every transport test (swtpm TCTI over a
 # Unix socket or TCP, mssim TCTI): random numbers, a PCR extend with a value
 # computed here, RSA and ECC keys that sign and verify, NV data and a

@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared by the tpmif scenarios (test_tpm2tools_tpmfront.sh,
 # test_tpmif_*.sh): a vtpm serving the tpmif ring on a rendezvous socket in
 # T_DIR, the client tools that reach it (tests/tools/tpmfront_probe over

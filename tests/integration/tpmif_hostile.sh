@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: BSD-3-Clause
 # Shared by the hostile tpmif scenarios (test_tpmif_hostile_*.sh): the
 # misbehaving peer (tests/tools/tpmif_peer), and the checks after each case
 # against a vtpm started by tpmfront.sh: the process runs, a good client

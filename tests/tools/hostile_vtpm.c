@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * hostile_vtpm: test tool for tests/integration/test_sandbox_hostile.sh.
  * vtpmmgr runs it in a vtpm's place (device setting binary=), inside the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmfront_probe: test tool that drives a vtpm's tpmif backend through
  * libtpmfront with raw TPM 2.0 commands, for the tpmif acceptance scenarios

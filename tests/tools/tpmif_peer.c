@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmif_peer: test tool that plays the misbehaving side of the tpmif ring,
  * run only by tests/integration/test_tpmif_hostile_*.sh. As a frontend

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * tpmsend: test tool that sends one raw TPM command to a swtpm-style data
  * channel and prints the response as hex. Run by the integration scripts,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * helpers: the few things several unit tests and fuzz targets share, header
  * only (the Makefile links each test_<module>.c alone against the two

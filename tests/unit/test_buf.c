@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_buf: the bounds-checked marshalling every decoder relies on. Round
  * trips of each get/put with exact big-endian bytes, truncation of a

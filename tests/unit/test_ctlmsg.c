@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_ctlmsg: the control protocol's codec. Requests round-trip through
  * encode and parse, are refused with a clear message when empty, too long,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_ctrl: the swtpm control channel against the real libtpms engine over
  * a temporary state directory. One test per command (0x01..0x13) through

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_dbuf: the capped connection queues. A peer decides how much is
  * queued, so the cap must hold exactly: max bytes fit, one more is ENOBUFS

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_ev: the epoll loop. Readiness and deadlines reach the right callback,
  * a deadline fires once and not early, and a callback may remove other

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_frame: the data channel's stream framing. The stream is the client's
  * and untrusted: plain and MSSIM-prefixed commands, pipelining, byte-by-byte

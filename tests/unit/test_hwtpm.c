@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_hwtpm: the manager's hardware TPM module against a real swtpm, started
  * here in a temporary directory on a free loopback port as the stand-in

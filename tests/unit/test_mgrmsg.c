@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_mgrmsg: the manager protocol codec (lib/mgrmsg), both decoders: the
  * manager's parser of a possibly compromised vtpm's requests and the vtpm's

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_mssim: the simulator protocol on both ports against the real libtpms
  * engine over a temporary state directory: request framing (untrusted

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_nv: the state files. Files on disk are untrusted on load: a bit flip
  * anywhere, truncation, a trailing byte, or a well-formed file of the wrong

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_opts: swtpm-style command lines as libvirt, QEMU scripts and the
  * integration tests write them: defaults per subcommand, endpoint variants,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_store: the manager's store decoding (src/vtpmmgr/store.c) on a
  * database the real encoder wrote, then edited with sqlite3 as an attacker

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * test_tpm: TPM packet header parsing (untrusted size field: short input,
  * size below the header, at the cap, one above it) and the packets the
