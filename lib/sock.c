@@ -259,3 +259,20 @@ int sock_read_all(int fd, void *p, size_t n)
 	}
 	return 0;
 }
+
+int sock_is_connected_stream(int fd)
+{
+	int type = 0, listening = 1;
+	socklen_t len = sizeof(type), al;
+	struct sockaddr_storage addr;
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
+	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
+	    (len = sizeof(listening), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) < 0 ||
+	    listening || (al = sizeof(addr), getpeername(fd, (struct sockaddr *)&addr, &al)) < 0) {
+		errno = EBADF;
+		return -1;
+	}
+	return 0;
+}

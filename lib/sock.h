@@ -16,6 +16,11 @@ int sock_listen_unix(const char *path, int mode);
 int sock_listen_tcp(const char *addr, int port);
 /* Accepts one client as a non-blocking, close-on-exec fd, or -1. */
 int sock_accept(int lfd);
+/*
+ * 0 if fd is a connected stream socket (not a listener, not a pipe or file),
+ * else -1 with errno EBADF: a descriptor a peer hands us must be one.
+ */
+int sock_is_connected_stream(int fd);
 int sock_set_nonblock(int fd);
 int sock_set_blocking(int fd);
 /*

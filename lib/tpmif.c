@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "sock.h"
 #include "tpm.h"
 
 #define SPIN_MIN_NS	2000u
@@ -62,18 +63,13 @@ static void set_state(struct tpmif_ring *r, uint8_t s)
 
 int tpmif_take_evtchn(int fd)
 {
-	int type = 0, domain = 0, listening = 1;
-	socklen_t len = sizeof(type), al;
+	int domain = 0;
+	socklen_t len = sizeof(domain), al;
 	struct sockaddr_un addr;
 	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
-	struct stat st;
 
-	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode) ||
-	    getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 || type != SOCK_STREAM ||
-	    (len = sizeof(domain), getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len)) < 0 ||
-	    domain != AF_UNIX ||
-	    (len = sizeof(listening), getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len)) < 0 ||
-	    listening ||
+	if (sock_is_connected_stream(fd) < 0 ||
+	    getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 || domain != AF_UNIX ||
 	    /*
 	     * one end of a socketpair: connected, and neither end has a name.
 	     * A named peer is a listener's side of a connection, such as the

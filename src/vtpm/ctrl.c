@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "engine.h"
 #include "log.h"
+#include "sock.h"
 #include "tpm.h"
 
 uint32_t ctrl_capabilities(bool tpm2)
@@ -287,6 +288,11 @@ int ctrl_handle(struct ctrl_env *env, const uint8_t *req, size_t len, int *fd, s
 	case CTRL_SET_DATAFD:
 		if (*fd < 0) {
 			log_warn("SET_DATAFD without a passed descriptor");
+			return reply_res(out, TPM_BAD_PARAMETER);
+		}
+		/* a listener or a pipe here would block QEMU's later handover */
+		if (sock_is_connected_stream(*fd) < 0) {
+			log_warn("SET_DATAFD with a descriptor that is not a connected stream socket");
 			return reply_res(out, TPM_BAD_PARAMETER);
 		}
 		if (!env->set_datafd || env->set_datafd(env->arg, *fd) < 0)

@@ -77,6 +77,7 @@ static size_t in_max(enum conn_kind k)
 	return k == CONN_CTRL ? CTRL_IN_MAX : DATA_IN_MAX;
 }
 
+/* Serves fd as a connection; on failure the caller still owns fd. */
 static struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
 {
 	struct conn *c = calloc(1, sizeof(*c));
@@ -99,7 +100,6 @@ static struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
 	log_warn("too many connections; refusing one");
 	free(c);
 fail:
-	close(fd);
 	return NULL;
 }
 
@@ -383,7 +383,8 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 			log_warn("accept: %s", strerror(errno));
 		return;
 	}
-	(void)conn_new(l->srv, cfd, l->kind);
+	if (!conn_new(l->srv, cfd, l->kind))
+		close(cfd);
 }
 
 static void lifeline_event(struct ev_loop *loop, int fd, int rev, void *arg)

@@ -12,6 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <libtpms/tpm_error.h>
@@ -665,7 +668,24 @@ static void test_set_datafd(void **state)
 	expect_res(call_set_datafd(&fd), TPM_BAD_PARAMETER);
 	assert_int_equal(fd, -1);
 
+	/* a pipe or a listening socket is refused: it would block QEMU's later handover */
 	assert_int_equal(pipe(p), 0);
+	fd = p[0];
+	expect_res(call_set_datafd(&fd), TPM_BAD_PARAMETER);
+	assert_int_equal(fd, p[0]);
+	close(p[0]);
+	close(p[1]);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	{
+		struct sockaddr_un a = { .sun_family = AF_UNIX };	/* autobind: an abstract name */
+		assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(sa_family_t)), 0);
+	}
+	assert_int_equal(listen(fd, 1), 0);
+	expect_res(call_set_datafd(&fd), TPM_BAD_PARAMETER);
+	close(fd);
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, p), 0);
 	/* a descriptor but nobody to take it: the caller keeps it */
 	fd = p[0];
 	expect_res(call_set_datafd(&fd), TPM_IOERROR);
