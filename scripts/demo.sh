@@ -10,6 +10,12 @@ build=$(cd "${1:-build}" && pwd)
 dir=$(mktemp -d /tmp/vtpm-demo.XXXXXX)
 mgr_pid=
 cleanup() {
+  local rc=$?
+  # a failed demo shows why before its directory goes
+  if [ "$rc" -ne 0 ] && [ -s "$dir/vtpmmgr.log" ]; then
+    echo "demo failed (status $rc); the end of the manager's log:" >&2
+    tail -n 40 "$dir/vtpmmgr.log" >&2
+  fi
   [ -n "$mgr_pid" ] && kill "$mgr_pid" 2>/dev/null && wait "$mgr_pid" 2>/dev/null
   rm -rf "$dir"
 }

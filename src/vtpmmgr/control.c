@@ -208,7 +208,7 @@ static void started(void *arg, bool ready)
 	const struct store_vtpm *v = store_find(c->m->st, c->uuid);
 
 	if (!ready)
-		return reply_err(c, "the vtpm exited while starting (state refused? see the manager's log)");
+		return reply_err(c, "the vtpm exited while starting; the manager's log says why");
 	if (v && !(v->flags & STORE_FLAG_AUTOSTART))
 		(void)store_set_flags(c->m->st, v->uuid, v->flags | STORE_FLAG_AUTOSTART);
 	reply_ok(c, NULL);

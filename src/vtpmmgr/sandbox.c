@@ -57,17 +57,15 @@ static int add_path(int ruleset, const char *path, uint64_t access)
 }
 
 /*
- * The ELF interpreter of binary (PT_INTERP): the kernel opens it for
+ * The ELF interpreter of the binary open at fd (PT_INTERP): the kernel opens it for
  * execution too, so it needs the execute right; no other file gets it.
  */
-static int elf_interp(const char *binary, char *out, size_t n)
+static int elf_interp(int fd, char *out, size_t n)
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph;
-	int fd = open(binary, O_RDONLY | O_CLOEXEC), rc = -1;
+	int rc = -1;
 
-	if (fd < 0)
-		return -1;
 	if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh) || memcmp(eh.e_ident, ELFMAG, SELFMAG) ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_phentsize != sizeof(ph) || eh.e_phnum > 64)
 		goto out;
@@ -85,11 +83,10 @@ static int elf_interp(const char *binary, char *out, size_t n)
 		break;
 	}
 out:
-	close(fd);
 	return rc;
 }
 
-static int landlock(int state_dirfd, const char *binary)
+static int landlock(int state_dirfd, int binfd)
 {
 	int abi = sandbox_landlock_abi(), rs, rc = -1;
 	char interp[256];
@@ -114,7 +111,7 @@ static int landlock(int state_dirfd, const char *binary)
 	 * The loader reads libraries and OpenSSL its configuration; nothing else
 	 * is readable (not /usr/bin: the loader cannot be made to run a program).
 	 */
-	if (elf_interp(binary, interp, sizeof(interp)) < 0)
+	if (elf_interp(binfd, interp, sizeof(interp)) < 0)
 		goto out;
 	if (add_path(rs, "/usr/lib", read) < 0 || add_path(rs, "/lib", read) < 0 ||
 	    add_path(rs, "/lib64", read) < 0 || add_path(rs, "/usr/lib64", read) < 0 ||
@@ -122,7 +119,7 @@ static int landlock(int state_dirfd, const char *binary)
 	    add_path(rs, interp, LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
 	    add_path(rs, "/dev/null", LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_WRITE_FILE) < 0 ||
 	    add_path(rs, "/dev/urandom", LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
-	    add_path(rs, binary, LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
+	    add_fd(rs, binfd, LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE) < 0 ||
 	    add_fd(rs, state_dirfd, state) < 0)
 		goto out;
 	rc = (int)syscall(SYS_landlock_restrict_self, rs, 0);
@@ -162,10 +159,10 @@ static const int allowed[] = {
 /* Refused with EPERM, so a vtpm that tries learns no and keeps running. */
 static const int refused[] = {
 	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind),
-	SCMP_SYS(listen), SCMP_SYS(execveat),
+	SCMP_SYS(listen),
 };
 
-static int seccomp(void)
+static int seccomp(int binfd)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int rc = -1;
@@ -178,6 +175,16 @@ static int seccomp(void)
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
 		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0) < 0)
 			goto out;
+	/*
+	 * The exec itself is by descriptor (the binary may lie below a directory
+	 * the vtpm's uid cannot traverse): execveat of exactly binfd, empty path.
+	 */
+	struct scmp_arg_cmp ex[2] = {
+		{ .arg = 0, .op = SCMP_CMP_EQ, .datum_a = (scmp_datum_t)binfd },
+		{ .arg = 4, .op = SCMP_CMP_EQ, .datum_a = AT_EMPTY_PATH },
+	};
+	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2, ex) < 0)
+		goto out;
 	/* isatty() on stdio asks TCGETS, the event channel SIOCOUTQ; no other ioctl */
 	static const unsigned long ioctls[] = { TCGETS, SIOCOUTQ };
 	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
@@ -191,7 +198,7 @@ out:
 	return rc;
 }
 
-int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary, pid_t parent)
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, int binfd, pid_t parent)
 {
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -1;
@@ -204,7 +211,7 @@ int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary, pid
 		return -1;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -1;
-	if (landlock(state_dirfd, binary) < 0)
+	if (landlock(state_dirfd, binfd) < 0)
 		return -1;
-	return seccomp();
+	return seccomp(binfd);
 }

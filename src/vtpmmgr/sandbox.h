@@ -17,8 +17,10 @@
 /*
  * Applies it all to the calling process (a child of parent, the manager),
  * including death with the parent; -1 with errno (the child then exits).
+ * binfd is the vtpm binary, opened while still root: the only file it may
+ * execute (with its ELF interpreter), by execveat(binfd, "", AT_EMPTY_PATH).
  */
-int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, const char *binary, pid_t parent);
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, int binfd, pid_t parent);
 /* The Landlock ABI version the kernel offers, or 0 (logged once by the manager). */
 int sandbox_landlock_abi(void);
 

@@ -33,6 +33,8 @@ struct inst {
 	struct inst *prev, *next;
 	uint8_t uuid[VTPM_UUID_SIZE];
 	char name[37];
+	char binary[256];	/* for messages */
+	bool served;		/* asked for its boot hash: its TPM ran */
 	pid_t pid;
 	struct tpmback *tb;
 	int64_t stop_at;	/* SIGTERM sent; SIGKILL at this time */
@@ -94,6 +96,8 @@ static void handle(void *arg, const uint8_t *req, size_t len, uint8_t locality, 
 	(void)locality;	/* the manager's answers do not depend on it */
 	*rsp_len = (uint32_t)keysvc_answer(i->m, i->uuid, i->name, req, len, bad, i->rsp, &booted);
 	*rsp = i->rsp;
+	if (booted)
+		i->served = true;
 	/* whoever waits for the start learns it */
 	if (booted && i->ready_cb) {
 		i->ready_cb(i->ready_arg, true);
@@ -135,11 +139,19 @@ static int chown_tree(const char *dir, uid_t uid)
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
 		       const struct store_vtpm *v, int statefd, pid_t manager)
 {
-	int fds[1 + DEVLINE_LISTEN_MAX + 1];
+	int fds[1 + DEVLINE_LISTEN_MAX + 1], binfd;
 	sigset_t none;
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/*
+	 * Opened as root: the vtpm's own uid may not traverse the directories
+	 * above it (a build tree in a 0700 home), and it is exec'd by descriptor.
+	 */
+	binfd = open(argv[0], O_RDONLY | O_CLOEXEC);
+	if (binfd < 0)
+		_exit(VTPMS_EXIT_NOEXEC);
+	binfd = fcntl(binfd, F_DUPFD_CLOEXEC, 64);
 	/* move everything above the targets first, so no dup2 overwrites a source */
 	fds[0] = fcntl(channel, F_DUPFD, 64);
 	for (int k = 0; k < n; k++)
@@ -147,12 +159,16 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	fds[1 + n] = fcntl(statefd, F_DUPFD, 64);
 	for (int k = 0; k <= n + 1; k++)
 		if (fds[k] < 0 || dup2(fds[k], VTPMS_CHANNEL_FD + k) < 0)
-			_exit(127);
-	close_range(VTPMS_CHANNEL_FD + 2 + (unsigned)n, ~0u, 0);
-	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, argv[0], manager) < 0)
-		_exit(126);
-	execv(argv[0], (char *const *)argv);
-	_exit(127);
+			_exit(VTPMS_EXIT_NOEXEC);
+	/* the binary's descriptor goes just above, close-on-exec */
+	int exe = VTPMS_CHANNEL_FD + 2 + n;
+	if (binfd < 0 || dup3(binfd, exe, O_CLOEXEC) < 0)
+		_exit(VTPMS_EXIT_NOEXEC);
+	close_range((unsigned)exe + 1, ~0u, 0);
+	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, exe, manager) < 0)
+		_exit(VTPMS_EXIT_SANDBOX);
+	fexecve(exe, (char *const *)argv, environ);
+	_exit(VTPMS_EXIT_NOEXEC);
 }
 
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
@@ -234,6 +250,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
+	snprintf(i->binary, sizeof(i->binary), "%s", argv[0]);
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
 	i->next = m->insts;
 	if (m->insts)
@@ -256,8 +273,24 @@ fail_lfds:
 	return -1;
 }
 
+/* Why a vtpm that never served ended with one of the launcher's own codes, or NULL. */
+static const char *exec_failure(const struct inst *i, int status)
+{
+	if (i->served || !WIFEXITED(status))
+		return NULL;
+	if (WEXITSTATUS(status) == VTPMS_EXIT_SANDBOX)
+		return "its sandbox could not be set up";
+	if (WEXITSTATUS(status) == VTPMS_EXIT_NOEXEC)
+		return "missing, not executable, or its loader failed";
+	return NULL;
+}
+
 static void report_exit(struct inst *i, int status)
 {
+	const char *why = exec_failure(i, status);
+
+	if (why)
+		log_err("vtpm %s: cannot execute %s: %s", i->name, i->binary, why);
 	if (WIFSIGNALED(status))
 		log_err("vtpm %s (pid %d) crashed: signal %d", i->name, (int)i->pid, WTERMSIG(status));
 	else if (WEXITSTATUS(status) != 0)

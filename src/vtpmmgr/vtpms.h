@@ -16,6 +16,9 @@
 
 /* fd number the vtpm finds its manager channel on */
 #define VTPMS_CHANNEL_FD	3
+/* the launched child's exit codes before the vtpm runs (as a shell's) */
+#define VTPMS_EXIT_SANDBOX	126
+#define VTPMS_EXIT_NOEXEC	127
 
 typedef void (*vtpms_exit_cb)(void *arg, int status);
 /* ready: the vtpm has loaded its state and serves (true), or exited first (false) */
