@@ -51,7 +51,9 @@ int devline_parse(const char *config, struct devline *d, char *err, size_t errle
 			return -1;
 		}
 		*val++ = '\0';
-		if (d->n >= 4)
+		/* at most four listeners (mssim takes two slots); flags= and binary= count none */
+		if (d->n >= 4 && (!strcmp(tok, "server") || !strcmp(tok, "ctrl") ||
+				  !strcmp(tok, "tpmif") || !strcmp(tok, "mssim")))
 			goto bad;
 		if (!strcmp(tok, "server") || !strcmp(tok, "ctrl")) {
 			l->opt = !strcmp(tok, "server") ? "--server" : "--ctrl";
