@@ -5,6 +5,7 @@
 #
 #   make [BUILD=build] [CC=gcc] [SAN=1]   SAN=1 adds ASan+UBSan
 #   make check | make demo | make bench | make clean
+#   make install | make uninstall          see the block at the end
 
 BUILD ?= build
 CC ?= gcc
