@@ -74,10 +74,13 @@ $(BUILD)/libtpmfront.so.0: $(FRONT_LIB_OBJ) src/tpmfront/libtpmfront.map
 $(BUILD)/libtpmfront.so: $(BUILD)/libtpmfront.so.0
 	ln -sf libtpmfront.so.0 $@
 
+# tcti_link RUNPATH: links the TCTI $@ from its object $< (no RUNPATH if empty).
+, := ,
+tcti_link = $(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
+	-Wl,--version-script=src/tpmfront/tcti.map $(if $(1),-Wl$(,)-rpath$(,)'$(1)') \
+	$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
 $(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
-	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
-		-Wl,--version-script=src/tpmfront/tcti.map -Wl,-rpath,'$$ORIGIN' \
-		$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
+	$(call tcti_link,$$ORIGIN)
 
 $(BUILD)/libvtpmcore.a: $(LIB_OBJ)
 	ar rcs $@ $^
@@ -172,9 +175,7 @@ INSTALL ?= install
 # Files that depend on the install layout are made at install time, in $(BUILD)/inst.
 $(BUILD)/inst/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so FORCE
 	@mkdir -p $(dir $@)
-	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
-		-Wl,--version-script=src/tpmfront/tcti.map $(if $(TCTI_RPATH),-Wl$(,)-rpath$(,)'$(TCTI_RPATH)') \
-		$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
+	$(call tcti_link,$(TCTI_RPATH))
 
 $(BUILD)/inst/libtpmfront.pc: src/tpmfront/libtpmfront.pc.in FORCE
 	@mkdir -p $(dir $@)
@@ -184,7 +185,6 @@ $(BUILD)/inst/vtpmmgr.service: contrib/systemd/vtpmmgr.service FORCE
 	@mkdir -p $(dir $@)
 	sed 's|/usr/sbin/vtpmmgr|$(SBINDIR)/vtpmmgr|; s|/etc/vtpm/|$(SYSCONFDIR)/vtpm/|' $< > $@
 
-, := ,
 MAN_PAGES := $(wildcard man/*.[1-8])
 # Every installed file, relative to DESTDIR: uninstall removes exactly these.
 INSTALLED := $(SBINDIR)/vtpm $(SBINDIR)/vtpmmgr $(BINDIR)/vtpmctl \

@@ -26,7 +26,8 @@ if git -C "$top" rev-parse --git-dir >/dev/null 2>&1; then
 else
   tar -C "$top" --exclude='./build*' -cf - . | tar -C "$src" -xf -
 fi || t_fail "cannot copy the tree"
-(cd "$src" && dpkg-buildpackage -us -uc -b) >"$T_DIR/build.log" 2>&1 ||
+(cd "$src" && DEB_BUILD_OPTIONS="parallel=2 ${DEB_BUILD_OPTIONS:-}" dpkg-buildpackage -us -uc -b) \
+  >"$T_DIR/build.log" 2>&1 ||
   { tail -n 40 "$T_DIR/build.log" >&2; t_fail "dpkg-buildpackage -us -uc -b failed"; }
 
 # has DEB FILE...: `dpkg-deb -c DEB` lists every FILE.
