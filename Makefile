@@ -74,10 +74,13 @@ $(BUILD)/libtpmfront.so.0: $(FRONT_LIB_OBJ) src/tpmfront/libtpmfront.map
 $(BUILD)/libtpmfront.so: $(BUILD)/libtpmfront.so.0
 	ln -sf libtpmfront.so.0 $@
 
-$(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
+# The TCTI checks packets with lib/tpm's tpm_packet_check, linked in (its
+# version script keeps it local; libtpmfront exports only tpmfront_*).
+TCTI_OBJ := $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/pic/lib/tpm.o $(BUILD)/pic/lib/buf.o
+$(BUILD)/libtss2-tcti-tpmfront.so.0: $(TCTI_OBJ) $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
 	$(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
 		-Wl,--version-script=src/tpmfront/tcti.map -Wl,-rpath,'$$ORIGIN' \
-		$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
+		$(TCTI_OBJ) -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
 
 $(BUILD)/libtpmfront.pc: src/tpmfront/libtpmfront.pc.in
 	sed 's|@PREFIX@|/usr/local|; s|@VERSION@|$(VERSION)|' $< > $@

@@ -36,6 +36,7 @@ enum frame_result mssim_frame(const uint8_t *p, size_t n, size_t *len)
 {
 	uint32_t size;
 
+	/* each be32_load below follows the n check that covers its 4 bytes */
 	if (n < 4)
 		return FRAME_NEED_MORE;
 	switch (be32_load(p)) {
@@ -85,7 +86,7 @@ static int send_command(struct buf *in, struct dbuf *out)
 
 	if (!cmd)
 		return -1;
-	if (size < TPM_HDR_SIZE || be32_load(cmd + 2) != size) {
+	if (tpm_packet_check(cmd, size, TPM_PACKET_MAX) < 0) {
 		/* the prefix and the header disagree: answer, do not run it */
 		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_COMMAND_SIZE);
 		rsp = err;

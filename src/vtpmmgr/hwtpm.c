@@ -629,7 +629,7 @@ static const uint8_t *hwtpm_blob_part(struct buf *b, size_t max, uint16_t *len)
 	if (*len > max || *len < 2)
 		return NULL;
 	p = buf_get_ptr(b, *len);
-	if (!p || be16_load(p) != *len - 2)
+	if (!p || be16_load(p) != *len - 2)	/* buf_get_ptr gave *len >= 2 bytes */
 		return NULL;
 	return p;
 }
