@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libtpmfront: the frontend half of tpmif for host programs. Runs in the
- * client's process; the backend (vtpm) is a peer and its answers are
+ * tpmfront: one backend connection, the frontend twin of lib/tpmback.c, and
+ * the code of libtpmfront (include/tpmfront.h is its API). Runs in a host
+ * client's process and in the vtpm, whose keeper reaches the manager's key
+ * service as a frontend. The backend is a peer and its answers are
  * checked like any input: handshake messages by the xsmsg parser, the
  * response length against the ring and the caller's buffer.
  */
