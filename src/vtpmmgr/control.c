@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,6 @@ struct ctl_conn {
 	struct dbuf in;
 	uint8_t uuid[VTPM_UUID_SIZE];	/* the vTPM it waits for */
 };
-
-static int listen_fd = -1;
-static char listen_path[4200];
 
 static void conn_free(struct ctl_conn *c)
 {
@@ -257,25 +255,29 @@ static void do_stop(struct ctl_conn *c, const char *arg)
 }
 
 /* Removes a vTPM's state directory: its files are unreadable without the key anyway. */
-static void remove_dir(const char *dir)
+static void remove_dir(int datafd, const char *name)
 {
-	DIR *d = opendir(dir);
+	int fd = openat(datafd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			(void)unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
-	(void)rmdir(dir);
+	(void)unlinkat(datafd, name, AT_REMOVEDIR);
 }
 
 static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	const char *u = r->argc > 0 ? r->word[0] : NULL, *confirm = r->argc > 1 ? r->word[1] : NULL;
 	const struct store_vtpm *v = lookup(c, u);
-	char dir[4096];
+	char dir[VTPMS_STATE_NAME_SIZE];
 	uint8_t uuid[VTPM_UUID_SIZE];
 
 	if (!v)
@@ -288,8 +290,8 @@ static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 	/* the key goes first: from here the state files can never be read again */
 	if (store_remove(c->m->st, uuid) < 0)
 		return reply_err(c, "cannot remove the vTPM from the store");
-	vtpms_state_dir(c->m, uuid, dir, sizeof(dir));
-	remove_dir(dir);
+	vtpms_state_name(uuid, dir);
+	remove_dir(c->m->datafd, dir);
 	log_info("destroyed vTPM %s", u);
 	reply_ok(c, NULL);
 }
@@ -470,10 +472,13 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 
 int control_open(struct mgr *m)
 {
-	snprintf(listen_path, sizeof(listen_path), "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET);
-	listen_fd = sock_listen_unix(listen_path, 0600);
-	if (listen_fd < 0 || ev_add(m->loop, listen_fd, EV_READ, accept_event, m) < 0) {
-		log_err("cannot open the control socket %s: %s", listen_path, strerror(errno));
+	if (asprintf(&m->ctl_path, "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET) < 0) {
+		m->ctl_path = NULL;
+		return -1;
+	}
+	m->ctl_fd = sock_listen_unix(m->ctl_path, 0600);
+	if (m->ctl_fd < 0 || ev_add(m->loop, m->ctl_fd, EV_READ, accept_event, m) < 0) {
+		log_err("cannot open the control socket %s: %s", m->ctl_path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -481,10 +486,12 @@ int control_open(struct mgr *m)
 
 void control_close(struct mgr *m)
 {
-	if (listen_fd < 0)
-		return;
-	ev_del(m->loop, listen_fd);
-	close(listen_fd);
-	(void)unlink(listen_path);
-	listen_fd = -1;
+	if (m->ctl_fd >= 0) {
+		ev_del(m->loop, m->ctl_fd);
+		close(m->ctl_fd);
+		(void)unlink(m->ctl_path);
+		m->ctl_fd = -1;
+	}
+	free(m->ctl_path);
+	m->ctl_path = NULL;
 }

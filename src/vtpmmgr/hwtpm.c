@@ -39,7 +39,6 @@
 #include "hwtpm.h"
 #include "log.h"
 
-#define HWTPM_TCTI_DEFAULT	"device:/dev/tpmrm0"
 #define HWTPM_TCTI_MAGIC	0x7674706d68777470ULL	/* "vtpmhwtp" */
 
 #define HWTPM_BLOB_MAGIC	0x56545342u	/* "VTSB" */
@@ -337,11 +336,15 @@ struct hwtpm *hwtpm_open(const char *tcti)
 	struct hwtpm *h;
 	TSS2_RC rc;
 
+	if (!tcti) {
+		errno = EINVAL;	/* the caller chooses; config.h holds the one default */
+		return NULL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->nv_tr = ESYS_TR_NONE;
-	rc = Tss2_TctiLdr_Initialize(tcti ? tcti : HWTPM_TCTI_DEFAULT, &inner);
+	rc = Tss2_TctiLdr_Initialize(tcti, &inner);
 	if (rc != TSS2_RC_SUCCESS) {
 		hwtpm_fail("TCTI", rc);
 		goto fail_free;

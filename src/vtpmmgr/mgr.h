@@ -25,7 +25,9 @@ struct mgr {
 	struct hwtpm *hw;
 	struct store *st;
 	uint8_t root[HWTPM_SECRET_SIZE];
-	int datafd;
+	int datafd;				/* the data directory: every path in it is relative to this */
+	int ctl_fd;				/* control socket, -1 while closed */
+	char *ctl_path;				/* its name, removed at close */
 	struct inst *insts;
 	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */
 	pid_t dev_pid;				/* --dev: the software stand-in, or 0 */

@@ -46,12 +46,13 @@ struct inst {
 	uint8_t rsp[MGRMSG_MAX];
 };
 
-void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n)
+void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE])
 {
 	char u[37];
 
 	store_uuid_format(uuid, u);
-	snprintf(out, n, "%s/vtpm/%s", m->cfg.data_dir, u);
+	/* exactly VTPMS_STATE_NAME_SIZE - 1 characters: nothing to truncate */
+	snprintf(out, VTPMS_STATE_NAME_SIZE, VTPMS_STATE_PARENT "/%s", u);
 }
 
 static struct inst *find(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE])
@@ -116,14 +117,18 @@ static void closed(void *arg, struct tpmback *tb)
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
 
 /* chown of a state directory and the files in it (it holds no subdirectories) */
-static int chown_tree(const char *dir, uid_t uid)
+static int chown_tree(int dfd, uid_t uid)
 {
-	DIR *d = opendir(dir);
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	int rc = 0;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, "..") &&
 		    fchownat(dirfd(d), e->d_name, uid, uid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -174,7 +179,7 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
 	const char *argv[ARGV_MAX];
-	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
+	char buf[2048], dir[VTPMS_STATE_NAME_SIZE], dirarg[64], err[256], name[37];
 	int argc = 0, sv[2], lfds[DEVLINE_LISTEN_MAX], statefd = -1;
 	struct devline d;
 	struct inst *i;
@@ -185,7 +190,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		return -1;
 	}
 	store_uuid_format(v->uuid, name);
-	vtpms_state_dir(m, v->uuid, dir, sizeof(dir));
+	vtpms_state_name(v->uuid, dir);
 	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
@@ -215,13 +220,14 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	}
 	argv[argc] = NULL;
 	/* the state directory and its files belong to the vtpm's own uid */
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || chown_tree(dir, v->uid) < 0) {
-		log_err("vtpm %s: cannot prepare %s: %s", name, dir, strerror(errno));
+	if ((mkdirat(m->datafd, dir, 0700) < 0 && errno != EEXIST) ||
+	    (statefd = openat(m->datafd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    chown_tree(statefd, v->uid) < 0) {
+		log_err("vtpm %s: cannot prepare %s/%s: %s", name, m->cfg.data_dir, dir, strerror(errno));
+		if (statefd >= 0)
+			close(statefd);
 		return -1;
 	}
-	statefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (statefd < 0)
-		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
 	if (devline_listen(&d, lfds) < 0) {
 		close(statefd);
