@@ -23,6 +23,7 @@
 #include "ctlmsg.h"
 #include "dbuf.h"
 #include "devline.h"
+#include "ident.h"
 #include "log.h"
 #include "rootkey.h"
 #include "sock.h"
@@ -173,22 +174,9 @@ static void do_create(struct ctl_conn *c, const struct ctlmsg_req *r)
 			return reply_err(c, "unknown create argument");
 		}
 	}
-	if (!have_uuid) {
-		/* RFC 4122 version 4 */
-		if (crypto_random(v.uuid, sizeof(v.uuid)) < 0)
-			return reply_err(c, "no randomness");
-		v.uuid[6] = (uint8_t)((v.uuid[6] & 0x0f) | 0x40);
-		v.uuid[8] = (uint8_t)((v.uuid[8] & 0x3f) | 0x80);
-	}
-	/* its own uid: the lowest of the range no other vTPM has */
-	for (v.uid = c->m->cfg.uid_base; v.uid < c->m->cfg.uid_base + c->m->cfg.uid_count; v.uid++) {
-		bool used = false;
-		for (size_t i = 0; i < store_count(c->m->st) && !used; i++)
-			used = store_at(c->m->st, i)->uid == v.uid;
-		if (!used)
-			break;
-	}
-	if (v.uid >= c->m->cfg.uid_base + c->m->cfg.uid_count)
+	if (!have_uuid && ident_uuid_random(v.uuid) < 0)
+		return reply_err(c, "no randomness");
+	if (ident_uid_free(c->m->st, c->m->cfg.uid_base, c->m->cfg.uid_count, &v.uid) < 0)
 		return reply_err(c, "no free uid left in the configured range");
 	if (store_add(c->m->st, &v) < 0)
 		return reply_err(c, errno == EEXIST ? "a vTPM with this UUID exists" : "cannot record the vTPM");
