@@ -123,6 +123,12 @@ static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_j
 	ctlmsg_jw_close(w, '{');
 }
 
+/* The request's first word (the vTPM's UUID for most verbs), or NULL. */
+static const char *first_word(const struct ctlmsg_req *r)
+{
+	return r->argc ? r->word[0] : NULL;
+}
+
 static const struct store_vtpm *lookup(struct ctl_conn *c, const char *arg)
 {
 	uint8_t uuid[VTPM_UUID_SIZE];
@@ -208,9 +214,9 @@ static void conn_wait(struct ctl_conn *c, const uint8_t uuid[VTPM_UUID_SIZE])
 }
 
 /* Answered once the vtpm serves, or has exited: a refused state is an error here. */
-static void do_start(struct ctl_conn *c, const char *arg)
+static void do_start(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 
 	if (!v)
 		return;
@@ -228,9 +234,9 @@ static void stopped(void *arg, int status)
 	reply_ok(c, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? NULL : "the vtpm did not stop cleanly");
 }
 
-static void do_stop(struct ctl_conn *c, const char *arg)
+static void do_stop(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 
 	if (!v)
 		return;
@@ -263,7 +269,7 @@ static void remove_dir(int datafd, const char *name)
 
 static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const char *u = r->argc > 0 ? r->word[0] : NULL, *confirm = r->argc > 1 ? r->word[1] : NULL;
+	const char *u = first_word(r), *confirm = r->argc > 1 ? r->word[1] : NULL;
 	const struct store_vtpm *v = lookup(c, u);
 	char dir[VTPMS_STATE_NAME_SIZE];
 	uint8_t uuid[VTPM_UUID_SIZE];
@@ -284,10 +290,11 @@ static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 	reply_ok(c, NULL);
 }
 
-static void do_list(struct ctl_conn *c)
+static void do_list(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	struct ctlmsg_jw w;
 
+	(void)r;
 	reply_begin(&w, true);
 	ctlmsg_jw_open(&w, "vtpms", '[');
 	for (size_t i = 0; i < store_count(c->m->st); i++)
@@ -296,9 +303,9 @@ static void do_list(struct ctl_conn *c)
 	reply_send(c, &w);
 }
 
-static void do_show(struct ctl_conn *c, const char *arg)
+static void do_show(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 	struct ctlmsg_jw w;
 
 	if (!v)
@@ -308,12 +315,13 @@ static void do_show(struct ctl_conn *c, const char *arg)
 	reply_send(c, &w);
 }
 
-static void do_status(struct ctl_conn *c)
+static void do_status(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	char pcrs[128];
 	size_t running = 0;
 	struct ctlmsg_jw w;
 
+	(void)r;
 	for (size_t i = 0; i < store_count(c->m->st); i++)
 		running += vtpms_running(c->m, store_at(c->m->st, i)->uuid, NULL);
 	hwtpm_pcrsel_format(&c->m->cfg.pcrs, pcrs, sizeof(pcrs));
@@ -361,10 +369,26 @@ static void do_reseal(struct ctl_conn *c, const struct ctlmsg_req *r)
 	reply_send(c, &w);
 }
 
+/* One row per verb; each handler answers the connection exactly once. */
+static const struct ctl_verb {
+	const char *name;
+	void (*handle)(struct ctl_conn *c, const struct ctlmsg_req *r);
+} verbs[] = {
+	{ "create", do_create },
+	{ "destroy", do_destroy },
+	{ "reseal", do_reseal },
+	{ "start", do_start },
+	{ "stop", do_stop },
+	{ "show", do_show },
+	{ "list", do_list },
+	{ "status", do_status },
+};
+
 static void dispatch(struct ctl_conn *c, const char *line, size_t len)
 {
 	struct ctlmsg_req *r = malloc(sizeof(*r));
-	const char *err = NULL, *arg;
+	const char *err = NULL;
+	size_t k;
 
 	if (!r)
 		return reply_err(c, "out of memory");
@@ -372,23 +396,11 @@ static void dispatch(struct ctl_conn *c, const char *line, size_t len)
 		reply_err(c, err);
 		goto out;
 	}
-	arg = r->argc ? r->word[0] : NULL;
-	if (!strcmp(r->verb, "create"))
-		do_create(c, r);
-	else if (!strcmp(r->verb, "destroy"))
-		do_destroy(c, r);
-	else if (!strcmp(r->verb, "reseal"))
-		do_reseal(c, r);
-	else if (!strcmp(r->verb, "start"))
-		do_start(c, arg);
-	else if (!strcmp(r->verb, "stop"))
-		do_stop(c, arg);
-	else if (!strcmp(r->verb, "show"))
-		do_show(c, arg);
-	else if (!strcmp(r->verb, "list"))
-		do_list(c);
-	else if (!strcmp(r->verb, "status"))
-		do_status(c);
+	for (k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+		if (!strcmp(r->verb, verbs[k].name))
+			break;
+	if (k < sizeof(verbs) / sizeof(verbs[0]))
+		verbs[k].handle(c, r);
 	else
 		reply_err(c, "unknown command");
 out:
