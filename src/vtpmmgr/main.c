@@ -226,6 +226,7 @@ int main(int argc, char **argv)
 
 	m->datafd = -1;
 	m->ctl_fd = -1;
+	LIST_INIT(&m->insts);
 	umask(077);	/* the store, seals and state directories are the manager's alone */
 	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */

@@ -30,7 +30,7 @@
 
 struct inst {
 	struct mgr *m;
-	struct inst *prev, *next;
+	LIST_ENTRY(inst) link;
 	uint8_t uuid[VTPM_UUID_SIZE];
 	char name[37];
 	char binary[256];	/* for messages */
@@ -57,7 +57,9 @@ void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_N
 
 static struct inst *find(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE])
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		if (!memcmp(i->uuid, uuid, VTPM_UUID_SIZE))
 			return i;
 	return NULL;
@@ -74,15 +76,8 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 
 static void inst_free(struct inst *i)
 {
-	struct mgr *m = i->m;
-
 	tpmback_free(i->tb);
-	if (i->prev)
-		i->prev->next = i->next;
-	else
-		m->insts = i->next;
-	if (i->next)
-		i->next->prev = i->prev;
+	LIST_REMOVE(i, link);
 	explicit_bzero(i->rsp, sizeof(i->rsp));
 	free(i);
 }
@@ -258,10 +253,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	memcpy(i->name, name, sizeof(i->name));
 	snprintf(i->binary, sizeof(i->binary), "%s", argv[0]);
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
-	i->next = m->insts;
-	if (m->insts)
-		m->insts->prev = i;
-	m->insts = i;
+	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (!i->tb) {
 		log_err("vtpm %s: cannot set up its channel", name);
 		kill(pid, SIGKILL);
@@ -308,6 +300,7 @@ static void report_exit(struct inst *i, int status)
 
 void vtpms_reap(struct mgr *m)
 {
+	struct inst *i;
 	int status;
 	pid_t pid;
 
@@ -317,7 +310,7 @@ void vtpms_reap(struct mgr *m)
 			m->dev_pid = 0;
 			continue;
 		}
-		for (struct inst *i = m->insts; i; i = i->next) {
+		LIST_FOREACH(i, &m->insts, link) {
 			if (i->pid == pid) {
 				report_exit(i, status);
 				if (i->exit_cb)
@@ -357,8 +350,9 @@ bool vtpms_tick(struct mgr *m)
 {
 	int64_t now = ev_now_ms();
 	bool stopping = false;
+	struct inst *i;
 
-	for (struct inst *i = m->insts; i; i = i->next) {
+	LIST_FOREACH(i, &m->insts, link) {
 		if (!i->stop_at)
 			continue;
 		stopping = true;
@@ -373,11 +367,13 @@ bool vtpms_tick(struct mgr *m)
 
 void vtpms_stop_all(struct mgr *m)
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		(void)vtpms_stop(m, i->uuid, NULL, NULL);
 }
 
 bool vtpms_any(const struct mgr *m)
 {
-	return m->insts != NULL;
+	return !LIST_EMPTY(&m->insts);
 }
