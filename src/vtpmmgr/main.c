@@ -218,10 +218,28 @@ static int open_store(struct mgr *m)
 	return 0;
 }
 
+/* The event loop, the signals it takes as events, and the control socket. */
+static int open_loop(struct mgr *m, int *sigfd)
+{
+	sigset_t mask;
+
+	m->loop = ev_new();
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (!m->loop || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (*sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    ev_add(m->loop, *sigfd, EV_READ, signal_event, m) < 0 || control_open(m) < 0)
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mgr *m = &mgr;
-	sigset_t mask;
 	int logfd = -1, sigfd = -1, rc = 1;
 
 	m->datafd = -1;
@@ -257,16 +275,7 @@ int main(int argc, char **argv)
 	if (rc != 0)
 		goto out;
 	rc = 1;
-	m->loop = ev_new();
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	signal(SIGPIPE, SIG_IGN);
-	if (!m->loop || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    ev_add(m->loop, sigfd, EV_READ, signal_event, m) < 0 || control_open(m) < 0)
+	if (open_loop(m, &sigfd) < 0)
 		goto out;
 	for (size_t i = 0; i < store_count(m->st); i++) {
 		const struct store_vtpm *v = store_at(m->st, i);

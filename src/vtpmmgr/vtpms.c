@@ -171,11 +171,66 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	_exit(VTPMS_EXIT_NOEXEC);
 }
 
+/* A vtpm's command line; the strings it points into live beside it. */
+struct launch {
+	const char *argv[ARGV_MAX];
+	char buf[2048], dirarg[64], flags[48];
+};
+
+static int build_argv(const struct mgr *m, const struct store_vtpm *v, const struct devline *d,
+		      const char *name, struct launch *l)
+{
+	const char **argv = l->argv;
+	int argc = 0;
+
+	argv[argc++] = d->binary[0] ? d->binary : m->cfg.vtpm_binary;
+	argv[argc++] = "serve";
+	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
+	/* the state directory is handed in too: the vtpm needs no path to it */
+	snprintf(l->dirarg, sizeof(l->dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d->n);
+	argv[argc++] = "--tpmstate";
+	argv[argc++] = l->dirarg;
+	argv[argc++] = "--manager";
+	argv[argc++] = "fd=3";
+	argv[argc++] = "--name";
+	argv[argc++] = name;
+	if (devline_args(d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, l->buf, sizeof(l->buf)) < 0) {
+		log_err("vtpm %s: too many options", name);
+		errno = EINVAL;
+		return -1;
+	}
+	if (d->flags[0]) {
+		snprintf(l->flags, sizeof(l->flags), "not-need-init,%s", d->flags);
+		argv[argc++] = "--flags";
+		argv[argc++] = l->flags;
+	}
+	argv[argc] = NULL;
+	return 0;
+}
+
+/* The state directory, its files given to the vtpm's own uid: its descriptor, or -1. */
+static int open_state_dir(const struct mgr *m, const struct store_vtpm *v, const char *name)
+{
+	char dir[VTPMS_STATE_NAME_SIZE];
+	int statefd = -1;
+
+	vtpms_state_name(v->uuid, dir);
+	if ((mkdirat(m->datafd, dir, 0700) < 0 && errno != EEXIST) ||
+	    (statefd = openat(m->datafd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    chown_tree(statefd, v->uid) < 0) {
+		log_err("vtpm %s: cannot prepare %s/%s: %s", name, m->cfg.data_dir, dir, strerror(errno));
+		if (statefd >= 0)
+			close(statefd);
+		return -1;
+	}
+	return statefd;
+}
+
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
-	const char *argv[ARGV_MAX];
-	char buf[2048], dir[VTPMS_STATE_NAME_SIZE], dirarg[64], err[256], name[37];
-	int argc = 0, sv[2], lfds[DEVLINE_LISTEN_MAX], statefd = -1;
+	char err[256], name[37];
+	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd;
+	struct launch l;
 	struct devline d;
 	struct inst *i;
 	pid_t pid;
@@ -185,44 +240,16 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		return -1;
 	}
 	store_uuid_format(v->uuid, name);
-	vtpms_state_name(v->uuid, dir);
 	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
 	}
-	argv[argc++] = d.binary[0] ? d.binary : m->cfg.vtpm_binary;
-	argv[argc++] = "serve";
-	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
-	/* the state directory is handed in too: the vtpm needs no path to it */
-	snprintf(dirarg, sizeof(dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d.n);
-	argv[argc++] = "--tpmstate";
-	argv[argc++] = dirarg;
-	argv[argc++] = "--manager";
-	argv[argc++] = "fd=3";
-	argv[argc++] = "--name";
-	argv[argc++] = name;
-	if (devline_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, buf, sizeof(buf)) < 0) {
-		log_err("vtpm %s: too many options", name);
-		errno = EINVAL;
+	if (build_argv(m, v, &d, name, &l) < 0)
 		return -1;
-	}
-	if (d.flags[0]) {
-		static char flags[48];
-		snprintf(flags, sizeof(flags), "not-need-init,%s", d.flags);
-		argv[argc++] = "--flags";
-		argv[argc++] = flags;
-	}
-	argv[argc] = NULL;
-	/* the state directory and its files belong to the vtpm's own uid */
-	if ((mkdirat(m->datafd, dir, 0700) < 0 && errno != EEXIST) ||
-	    (statefd = openat(m->datafd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
-	    chown_tree(statefd, v->uid) < 0) {
-		log_err("vtpm %s: cannot prepare %s/%s: %s", name, m->cfg.data_dir, dir, strerror(errno));
-		if (statefd >= 0)
-			close(statefd);
+	statefd = open_state_dir(m, v, name);
+	if (statefd < 0)
 		return -1;
-	}
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
 	if (devline_listen(&d, lfds) < 0) {
 		close(statefd);
@@ -240,7 +267,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(argv, sv[1], lfds, d.n, v, statefd, manager);
+		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
@@ -251,7 +278,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
-	snprintf(i->binary, sizeof(i->binary), "%s", argv[0]);
+	snprintf(i->binary, sizeof(i->binary), "%s", l.argv[0]);
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
 	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (!i->tb) {
