@@ -24,6 +24,7 @@
 #define DEVTPM_DIR	"dev-tpm"	/* in the data directory */
 
 /* A formatted string on the heap (paths of any length), or NULL. */
+__attribute__((format(printf, 1, 2)))
 static char *fmt(const char *f, ...)
 {
 	va_list ap;
