@@ -98,6 +98,25 @@ static int send_command(struct buf *in, struct dbuf *out)
 	return 0;
 }
 
+/* HASH_START, HASH_DATA (its bytes in in), HASH_END: to libtpms only while it is powered. */
+static void hash_signal(uint32_t code, struct buf *in)
+{
+	uint32_t n;
+	const uint8_t *d;
+
+	if (code == MSSIM_HASH_DATA) {
+		n = buf_get_u32(in);
+		d = buf_get_ptr(in, n);
+		if (d && engine_running())
+			(void)TPM_IO_Hash_Data(d, n);
+	} else if (engine_running()) {
+		if (code == MSSIM_HASH_START)
+			(void)TPM_IO_Hash_Start();
+		else
+			(void)TPM_IO_Hash_End();
+	}
+}
+
 enum mssim_action mssim_handle(const uint8_t *req, size_t len, bool platform, struct dbuf *out)
 {
 	struct buf in;
@@ -146,21 +165,10 @@ enum mssim_action mssim_handle(const uint8_t *req, size_t len, bool platform, st
 	case MSSIM_KEY_CACHE_ON:
 	case MSSIM_KEY_CACHE_OFF:
 		break;
-	/* the hash signals reach libtpms only while it is powered */
 	case MSSIM_HASH_START:
-		if (engine_running())
-			(void)TPM_IO_Hash_Start();
-		break;
-	case MSSIM_HASH_DATA: {
-		uint32_t n = buf_get_u32(&in);
-		const uint8_t *d = buf_get_ptr(&in, n);
-		if (d && engine_running())
-			(void)TPM_IO_Hash_Data(d, n);
-		break;
-	}
+	case MSSIM_HASH_DATA:
 	case MSSIM_HASH_END:
-		if (engine_running())
-			(void)TPM_IO_Hash_End();
+		hash_signal(code, &in);
 		break;
 	case MSSIM_SEND_COMMAND:
 		rc = send_command(&in, out);
