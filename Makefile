@@ -25,8 +25,11 @@ ALL_CFLAGS += $(SAN_FLAGS)
 LDFLAGS_ALL += -fsanitize=address,undefined
 endif
 
-LIB_SRC := $(wildcard lib/*.c)
-VTPM_SRC := $(filter-out src/vtpm/main.c,$(wildcard src/vtpm/*.c)) src/tpmfront/tpmfront.c
+# lib/tpmfront.c, the tpmif frontend connection, is libtpmfront's code: the
+# vtpm links it in (its keeper talks to the manager as a frontend), and the
+# test tools and clients get it from libtpmfront.so, never from libvtpmcore.a.
+LIB_SRC := $(filter-out lib/tpmfront.c,$(wildcard lib/*.c))
+VTPM_SRC := $(filter-out src/vtpm/main.c,$(wildcard src/vtpm/*.c)) lib/tpmfront.c
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/%.o)
 VTPM_OBJ := $(VTPM_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
@@ -39,7 +42,7 @@ MGR_OBJ := $(MGR_SRC:%.c=$(BUILD)/%.o)
 MGR_LIBS := -lsqlite3 -ltss2-esys -ltss2-tctildr -ltss2-mu -ltss2-rc -lseccomp -lcrypto
 
 # libtpmfront and its TCTI are shared objects: their code is built -fPIC.
-FRONT_LIB_SRC := lib/tpmif.c lib/xsmsg.c lib/sock.c lib/buf.c lib/tpm.c src/tpmfront/tpmfront.c
+FRONT_LIB_SRC := lib/tpmif.c lib/xsmsg.c lib/sock.c lib/buf.c lib/tpm.c lib/tpmfront.c
 FRONT_LIB_OBJ := $(FRONT_LIB_SRC:%.c=$(BUILD)/pic/%.o)
 FRONT := $(BUILD)/libtpmfront.so.0 $(BUILD)/libtpmfront.so $(BUILD)/libtss2-tcti-tpmfront.so.0
 
@@ -59,9 +62,12 @@ all: $(BUILD)/vtpm $(BUILD)/vtpmmgr $(BUILD)/vtpmctl $(TOOL_BIN) $(UNIT_BIN) $(B
 deps:
 	@bash scripts/install-deps.sh
 
+# A source finds its own folder's headers by the quoted #include; only tests
+# and tools reach into src/ folders, so no src/X file can include a src/Y one.
+$(BUILD)/tests/%.o: SRC_INC := -Isrc/vtpm -Isrc/vtpmmgr
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -Isrc/vtpm -Isrc/vtpmmgr -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) $(SRC_INC) -MMD -MP -c $< -o $@
 
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -74,12 +80,15 @@ $(BUILD)/libtpmfront.so.0: $(FRONT_LIB_OBJ) src/tpmfront/libtpmfront.map
 $(BUILD)/libtpmfront.so: $(BUILD)/libtpmfront.so.0
 	ln -sf libtpmfront.so.0 $@
 
-# tcti_link RUNPATH: links the TCTI $@ from its object $< (no RUNPATH if empty).
+# The TCTI checks packets with lib/tpm's tpm_packet_check, linked in (its
+# version script keeps it local; libtpmfront exports only tpmfront_*).
+TCTI_OBJ := $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/pic/lib/tpm.o $(BUILD)/pic/lib/buf.o
+# tcti_link RUNPATH: links the TCTI $@ from TCTI_OBJ (no RUNPATH if empty).
 , := ,
 tcti_link = $(CC) $(BASE_CFLAGS) -shared -Wl,-soname,libtss2-tcti-tpmfront.so.0 -Wl,-z,relro,-z,now \
 	-Wl,--version-script=src/tpmfront/tcti.map $(if $(1),-Wl$(,)-rpath$(,)'$(1)') \
-	$< -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
-$(BUILD)/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
+	$(TCTI_OBJ) -L$(BUILD) -ltpmfront $(LDFLAGS) -o $@
+$(BUILD)/libtss2-tcti-tpmfront.so.0: $(TCTI_OBJ) $(BUILD)/libtpmfront.so src/tpmfront/tcti.map
 	$(call tcti_link,$$ORIGIN)
 
 $(BUILD)/libvtpmcore.a: $(LIB_OBJ)
@@ -173,7 +182,7 @@ TCTI_RPATH ?= $(if $(filter $(TSS2_LIBDIR) /usr/lib /lib,$(LIBDIR)),,$(if $(filt
 INSTALL ?= install
 
 # Files that depend on the install layout are made at install time, in $(BUILD)/inst.
-$(BUILD)/inst/libtss2-tcti-tpmfront.so.0: $(BUILD)/pic/src/tpmfront/tcti_tpmfront.o $(BUILD)/libtpmfront.so FORCE
+$(BUILD)/inst/libtss2-tcti-tpmfront.so.0: $(TCTI_OBJ) $(BUILD)/libtpmfront.so FORCE
 	@mkdir -p $(dir $@)
 	$(call tcti_link,$(TCTI_RPATH))
 

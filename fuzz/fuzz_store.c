@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../tests/unit/fake_counter.h"
 #include "../tests/unit/helpers.h"
 #include "store.h"
 
@@ -42,23 +43,7 @@ static void check(bool ok, const char *what)
 	}
 }
 
-static int ctr_read(void *arg, uint64_t *value)
-{
-	(void)arg;
-	*value = counter;
-	return 0;
-}
-
-static int ctr_increment(void *arg, uint64_t *value)
-{
-	(void)arg;
-	counter++;
-	if (value)
-		*value = counter;
-	return 0;
-}
-
-static const struct store_counter ctr = { ctr_read, ctr_increment, NULL };
+static const struct store_counter ctr = FAKE_COUNTER(counter);
 
 static void remove_dir(void)
 {

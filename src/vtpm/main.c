@@ -121,6 +121,40 @@ static int open_log(const struct opts *o)
 	return fd;
 }
 
+/* --help, --version, --print-capabilities: true when one was printed. */
+static bool print_info(const struct opts *o, const char *argv0)
+{
+	if (o->help)
+		opts_usage(argv0);
+	else if (o->version)
+		printf("vtpm %s (libtpms %06x)\n", VTPM_VERSION, TPMLIB_GetVersion());
+	else if (o->print_capabilities)
+		print_capabilities(o->tpm2);
+	else
+		return false;
+	return true;
+}
+
+/* The state directory, locked for this process; NULL (logged) when refused. */
+static struct nv *open_state(const struct opts *o)
+{
+	struct nv *nv = o->state_fd >= 0 ? nv_open_fd(o->state_fd, o->tpm2, o->state_mode)
+			: nv_open(o->state_dir, o->tpm2, o->state_mode > 0 ? o->state_mode : 0600);
+
+	if (!nv) {
+		log_err("cannot open state directory %s: %s", o->state_dir, strerror(errno));
+		return NULL;
+	}
+	/* under the manager, a predecessor killed with it may take a moment to go */
+	if (nv_lock(nv, o->manager_fd >= 0 ? 200 : 0) < 0) {
+		log_err("state directory %s is in use by another process (%s)", o->state_dir,
+			strerror(errno));
+		nv_close(nv);
+		return NULL;
+	}
+	return nv;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -136,13 +170,7 @@ int main(int argc, char **argv)
 		opts_free(&o);
 		return 2;
 	}
-	if (o.help || o.version || o.print_capabilities) {
-		if (o.help)
-			opts_usage(argv[0]);
-		else if (o.version)
-			printf("vtpm %s (libtpms %06x)\n", VTPM_VERSION, TPMLIB_GetVersion());
-		else
-			print_capabilities(o.tpm2);
+	if (print_info(&o, argv[0])) {
 		opts_free(&o);
 		return 0;
 	}
@@ -152,19 +180,9 @@ int main(int argc, char **argv)
 	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
 	log_init("vtpm", o.name, logfd, lvl);
-
-	nv = o.state_fd >= 0 ? nv_open_fd(o.state_fd, o.tpm2, o.state_mode)
-			     : nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
-	if (!nv) {
-		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
+	nv = open_state(&o);
+	if (!nv)
 		goto out;
-	}
-	/* under the manager, a predecessor killed with it may take a moment to go */
-	if (nv_lock(nv, o.manager_fd >= 0 ? 200 : 0) < 0) {
-		log_err("state directory %s is in use by another process (%s)", o.state_dir,
-			strerror(errno));
-		goto out;
-	}
 	if (o.manager_fd >= 0) {
 		keeper = keeper_open(o.manager_fd, &keeper_ops);
 		if (!keeper)

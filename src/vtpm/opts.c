@@ -271,6 +271,55 @@ void opts_usage(const char *prog)
 	       prog);
 }
 
+/* Nothing given yet: every descriptor absent, swtpm's default log level. */
+static void opts_defaults(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	endpoint_init(&o->server);
+	endpoint_init(&o->ctrl);
+	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
+	o->mssim_fds[0] = o->mssim_fds[1] = -1;
+	o->log_level = -1;
+}
+
+/* What the options must say together, with the environment's defaults (TPM_PATH, TPM_PORT). */
+static int opts_check(struct opts *o)
+{
+	if (!o->state_dir && getenv("TPM_PATH") && set_str(&o->state_dir, getenv("TPM_PATH")) < 0)
+		return -1;
+	if (!o->state_dir) {
+		fprintf(stderr, "vtpm: --tpmstate dir=DIR is required\n");
+		return -1;
+	}
+	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0) {
+		const char *env = getenv("TPM_PORT");
+
+		o->server.port = 6545;
+		if (env && parse_int("server", "TPM_PORT", env, 10, 1, 65535, &o->server.port) < 0)
+			return -1;
+	}
+	if ((o->server.type == EP_UNIX && !o->server.path && o->server.fd < 0) ||
+	    (o->ctrl.type == EP_UNIX && !o->ctrl.path && o->ctrl.fd < 0 && o->ctrl.clientfd < 0) ||
+	    (o->ctrl.type == EP_TCP && !o->ctrl.port && o->ctrl.fd < 0 && o->ctrl.clientfd < 0)) {
+		fprintf(stderr, "vtpm: a unixio endpoint needs path= or fd=, a tcp control channel port=\n");
+		return -1;
+	}
+	if (o->startup == ENGINE_STARTUP_DEACTIVATED && o->tpm2) {
+		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
+		return -1;
+	}
+	if ((o->mssim_fds[0] >= 0) != (o->mssim_fds[1] >= 0)) {
+		fprintf(stderr, "vtpm: --mssim: cmdfd and platfd come together\n");
+		return -1;
+	}
+	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port &&
+	    o->mssim_fds[0] < 0 && !o->tpmif_path && o->tpmif_fd < 0) {
+		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
+		return -1;
+	}
+	return 0;
+}
+
 int opts_parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
@@ -299,12 +348,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	};
 	int c, rc = 0;
 
-	memset(o, 0, sizeof(*o));
-	endpoint_init(&o->server);
-	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
-	o->mssim_fds[0] = o->mssim_fds[1] = -1;
-	o->log_level = -1;
+	opts_defaults(o);
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			o->help = true;
@@ -352,39 +396,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	}
 	if (rc < 0 || o->help || o->version || o->print_capabilities)
 		return rc;
-	if (!o->state_dir && getenv("TPM_PATH"))
-		rc = set_str(&o->state_dir, getenv("TPM_PATH"));
-	if (!o->state_dir) {
-		fprintf(stderr, "vtpm: --tpmstate dir=DIR is required\n");
-		return -1;
-	}
-	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0) {
-		const char *env = getenv("TPM_PORT");
-
-		o->server.port = 6545;
-		if (env && parse_int("server", "TPM_PORT", env, 10, 1, 65535, &o->server.port) < 0)
-			return -1;
-	}
-	if ((o->server.type == EP_UNIX && !o->server.path && o->server.fd < 0) ||
-	    (o->ctrl.type == EP_UNIX && !o->ctrl.path && o->ctrl.fd < 0 && o->ctrl.clientfd < 0) ||
-	    (o->ctrl.type == EP_TCP && !o->ctrl.port && o->ctrl.fd < 0 && o->ctrl.clientfd < 0)) {
-		fprintf(stderr, "vtpm: a unixio endpoint needs path= or fd=, a tcp control channel port=\n");
-		return -1;
-	}
-	if (o->startup == ENGINE_STARTUP_DEACTIVATED && o->tpm2) {
-		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
-		return -1;
-	}
-	if ((o->mssim_fds[0] >= 0) != (o->mssim_fds[1] >= 0)) {
-		fprintf(stderr, "vtpm: --mssim: cmdfd and platfd come together\n");
-		return -1;
-	}
-	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port &&
-	    o->mssim_fds[0] < 0 && !o->tpmif_path && o->tpmif_fd < 0) {
-		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
-		return -1;
-	}
-	return 0;
+	return opts_check(o);
 }
 
 void opts_free(struct opts *o)

@@ -162,7 +162,7 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		return -1;
 	/* the vtpm binary beside our own, as installed and as built */
 	n = readlink("/proc/self/exe", self, sizeof(self) - 8);
-	if (n > 0) {
+	if (n > 0 && (size_t)n < sizeof(self) - 8) {	/* not truncated, room for "vtpm" */
 		self[n] = '\0';
 		char *slash = strrchr(self, '/');
 		if (slash) {

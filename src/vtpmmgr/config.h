@@ -16,7 +16,9 @@
 #define MGR_DEFAULT_CONFIG	"/etc/vtpm/vtpmmgr.conf"
 #define MGR_DEFAULT_DATA	"/var/lib/vtpmmgr"
 #define MGR_DEFAULT_RUN		VTPMMGR_CTL_DEFAULT_RUN
-#define MGR_DEFAULT_TCTI	"device:/dev/tpmrm0"
+/* the one default hardware TPM: its device node, and the TCTI that opens it */
+#define MGR_DEFAULT_TPM_DEVICE	"/dev/tpmrm0"
+#define MGR_DEFAULT_TCTI	"device:" MGR_DEFAULT_TPM_DEVICE
 #define MGR_DEFAULT_PCRS	"sha256:0,2,4,7"
 #define MGR_DEFAULT_COUNTER	0x01500110u
 #define MGR_DEFAULT_UID_BASE	400000u

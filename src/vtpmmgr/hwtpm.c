@@ -39,7 +39,6 @@
 #include "hwtpm.h"
 #include "log.h"
 
-#define HWTPM_TCTI_DEFAULT	"device:/dev/tpmrm0"
 #define HWTPM_TCTI_MAGIC	0x7674706d68777470ULL	/* "vtpmhwtp" */
 
 #define HWTPM_BLOB_MAGIC	0x56545342u	/* "VTSB" */
@@ -337,11 +336,15 @@ struct hwtpm *hwtpm_open(const char *tcti)
 	struct hwtpm *h;
 	TSS2_RC rc;
 
+	if (!tcti) {
+		errno = EINVAL;	/* the caller chooses; config.h holds the one default */
+		return NULL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->nv_tr = ESYS_TR_NONE;
-	rc = Tss2_TctiLdr_Initialize(tcti ? tcti : HWTPM_TCTI_DEFAULT, &inner);
+	rc = Tss2_TctiLdr_Initialize(tcti, &inner);
 	if (rc != TSS2_RC_SUCCESS) {
 		hwtpm_fail("TCTI", rc);
 		goto fail_free;
@@ -629,7 +632,7 @@ static const uint8_t *hwtpm_blob_part(struct buf *b, size_t max, uint16_t *len)
 	if (*len > max || *len < 2)
 		return NULL;
 	p = buf_get_ptr(b, *len);
-	if (!p || be16_load(p) != *len - 2)
+	if (!p || be16_load(p) != *len - 2)	/* buf_get_ptr gave *len >= 2 bytes */
 		return NULL;
 	return p;
 }

@@ -38,7 +38,10 @@ int hwtpm_pcrsel_parse(const char *s, struct hwtpm_pcrsel *sel);
 /* Formats "sha256:0,2,4,7". */
 void hwtpm_pcrsel_format(const struct hwtpm_pcrsel *sel, char *out, size_t n);
 
-/* Connects through the TCTI (e.g. "swtpm:host=127.0.0.1,port=P") and sends Startup(CLEAR) if needed. */
+/*
+ * Connects through the TCTI (e.g. "swtpm:host=127.0.0.1,port=P") and sends
+ * Startup(CLEAR) if needed. NULL is refused (EINVAL): config.h has the default.
+ */
 struct hwtpm *hwtpm_open(const char *tcti);
 void hwtpm_close(struct hwtpm *h);
 /* Number of TPM commands sent so far (for the benchmark: 0 per vTPM start). */

@@ -81,8 +81,6 @@ static void signal_event(struct ev_loop *loop, int fd, int rev, void *arg)
  */
 static int choose_tpm(struct mgr *m)
 {
-	char tcti[4300];
-
 	if (m->cfg.dev && m->cfg.tcti) {
 		log_err("--dev and a configured tcti exclude each other");
 		return -1;
@@ -90,21 +88,20 @@ static int choose_tpm(struct mgr *m)
 	if (m->cfg.tcti)
 		return 0;
 	if (!m->cfg.dev) {
-		if (access("/dev/tpmrm0", R_OK | W_OK) == 0) {
+		if (access(MGR_DEFAULT_TPM_DEVICE, R_OK | W_OK) == 0) {
 			m->cfg.tcti = strdup(MGR_DEFAULT_TCTI);
 			return m->cfg.tcti ? 0 : -1;
 		}
-		log_err("no hardware TPM: /dev/tpmrm0 is absent and no tcti is configured "
+		log_err("no hardware TPM: " MGR_DEFAULT_TPM_DEVICE " is absent and no tcti is configured "
 			"(--dev runs a software stand-in, NOT SECURE)");
 		return -1;
 	}
-	m->dev_pid = devtpm_start(m->cfg.data_dir, m->cfg.run_dir, tcti, sizeof(tcti));
+	m->dev_pid = devtpm_start(m->datafd, m->cfg.data_dir, m->cfg.run_dir, &m->cfg.tcti);
 	if (m->dev_pid < 0) {
 		m->dev_pid = 0;
 		return -1;
 	}
-	m->cfg.tcti = strdup(tcti);
-	return m->cfg.tcti ? 0 : -1;
+	return 0;
 }
 
 /* Held for the process's life (the descriptor stays open); OFD: per open file. */
@@ -156,17 +153,98 @@ static int write_pid(const char *path)
 	return file_write_durable(AT_FDCWD, path, (const uint8_t *)line, (size_t)n, 0644) == 0 ? 0 : -1;
 }
 
+/*
+ * The data directory, by descriptor from here on: search-only for others,
+ * so each vtpm reaches its own 0700 state directory and lists nothing.
+ */
+static int open_data_dir(struct mgr *m)
+{
+	if (file_mkdirs(m->cfg.data_dir, 0700) < 0 || file_mkdirs(m->cfg.run_dir, 0755) < 0) {
+		log_err("cannot create %s or %s: %s", m->cfg.data_dir, m->cfg.run_dir, strerror(errno));
+		return -1;
+	}
+	m->datafd = open(m->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (m->datafd < 0 ||
+	    (mkdirat(m->datafd, VTPMS_STATE_PARENT, 0711) < 0 && errno != EEXIST) ||
+	    fchmod(m->datafd, 0711) < 0 || fchmodat(m->datafd, VTPMS_STATE_PARENT, 0711, 0) < 0) {
+		log_err("cannot prepare %s/" VTPMS_STATE_PARENT ": %s", m->cfg.data_dir, strerror(errno));
+		return -1;
+	}
+	/* one manager per data directory: a second would fight over store and sockets */
+	if (lock_data_dir(m->datafd) < 0) {
+		log_err("another vtpmmgr runs on %s (%s); refusing to start", m->cfg.data_dir,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The hardware TPM, the root secret it seals and the store it keys. Returns
+ * 0, or the exit code: EXIT_PCR when the platform is not approved, else 1.
+ */
+static int open_store(struct mgr *m)
+{
+	struct stat sb;
+	uint64_t ctr = 0;
+	char *path = NULL;
+	bool store_exists;
+
+	if (choose_tpm(m) < 0)
+		return 1;
+	m->hw = hwtpm_open(m->cfg.tcti);
+	if (!m->hw) {
+		log_err("cannot reach the hardware TPM through %s", m->cfg.tcti);
+		return 1;
+	}
+	store_exists = fstatat(m->datafd, STORE_FILE, &sb, 0) == 0;
+	if (rootkey_obtain(m->hw, m->datafd, &m->cfg.pcrs, store_exists, m->root) < 0)
+		return errno == EACCES ? EXIT_PCR : 1;
+	if (hwtpm_counter_ensure(m->hw, m->cfg.counter_index, &ctr) < 0) {
+		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
+		return 1;
+	}
+	/* SQLite opens by name: the one path built from the data directory */
+	if (asprintf(&path, "%s/%s", m->cfg.data_dir, STORE_FILE) < 0)
+		return 1;
+	m->st = store_open(path, m->root, &counter);
+	free(path);
+	if (!m->st)
+		return 1;
+	if (hash_file(m->cfg.vtpm_binary, m->vtpm_hash) < 0) {
+		log_err("cannot read the vtpm executable %s", m->cfg.vtpm_binary);
+		return 1;
+	}
+	return 0;
+}
+
+/* The event loop, the signals it takes as events, and the control socket. */
+static int open_loop(struct mgr *m, int *sigfd)
+{
+	sigset_t mask;
+
+	m->loop = ev_new();
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	signal(SIGPIPE, SIG_IGN);
+	if (!m->loop || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
+	    (*sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
+	    ev_add(m->loop, *sigfd, EV_READ, signal_event, m) < 0 || control_open(m) < 0)
+		return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct mgr *m = &mgr;
-	struct stat sb;
-	sigset_t mask;
-	uint64_t ctr = 0;
-	char path[4200];
 	int logfd = -1, sigfd = -1, rc = 1;
-	bool store_exists;
 
 	m->datafd = -1;
+	m->ctl_fd = -1;
+	LIST_INIT(&m->insts);
 	umask(077);	/* the store, seals and state directories are the manager's alone */
 	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */
@@ -189,62 +267,15 @@ int main(int argc, char **argv)
 	if (logfd >= 0 && dup2(logfd, STDERR_FILENO) < 0)
 		goto out;
 	log_init("vtpmmgr", NULL, logfd, LOG_INFO);
-	if (file_mkdirs(m->cfg.data_dir, 0700) < 0 || file_mkdirs(m->cfg.run_dir, 0755) < 0) {
-		log_err("cannot create %s or %s: %s", m->cfg.data_dir, m->cfg.run_dir, strerror(errno));
+	if (open_data_dir(m) < 0)
 		goto out;
-	}
-	/* search-only for others: each vtpm reaches its own 0700 directory, lists nothing */
-	snprintf(path, sizeof(path), "%s/vtpm", m->cfg.data_dir);
-	if ((mkdir(path, 0711) < 0 && errno != EEXIST) || chmod(m->cfg.data_dir, 0711) < 0 ||
-	    chmod(path, 0711) < 0) {
-		log_err("cannot prepare %s: %s", path, strerror(errno));
-		goto out;
-	}
 	if (!sandbox_landlock_abi())
 		log_warn("this kernel has no Landlock: vtpms are confined by uid and seccomp only");
-	m->datafd = open(m->cfg.data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (m->datafd < 0)
+	rc = open_store(m);
+	if (rc != 0)
 		goto out;
-	/* one manager per data directory: a second would fight over store and sockets */
-	if (lock_data_dir(m->datafd) < 0) {
-		log_err("another vtpmmgr runs on %s (%s); refusing to start", m->cfg.data_dir,
-			strerror(errno));
-		goto out;
-	}
-	if (choose_tpm(m) < 0)
-		goto out;
-	m->hw = hwtpm_open(m->cfg.tcti);
-	if (!m->hw) {
-		log_err("cannot reach the hardware TPM through %s", m->cfg.tcti);
-		goto out;
-	}
-	snprintf(path, sizeof(path), "%s/%s", m->cfg.data_dir, STORE_FILE);
-	store_exists = stat(path, &sb) == 0;
-	if (rootkey_obtain(m->hw, m->datafd, &m->cfg.pcrs, store_exists, m->root) < 0) {
-		rc = errno == EACCES ? EXIT_PCR : 1;
-		goto out;
-	}
-	if (hwtpm_counter_ensure(m->hw, m->cfg.counter_index, &ctr) < 0) {
-		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
-		goto out;
-	}
-	m->st = store_open(path, m->root, &counter);
-	if (!m->st)
-		goto out;
-	if (hash_file(m->cfg.vtpm_binary, m->vtpm_hash) < 0) {
-		log_err("cannot read the vtpm executable %s", m->cfg.vtpm_binary);
-		goto out;
-	}
-	m->loop = ev_new();
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGCHLD);
-	signal(SIGPIPE, SIG_IGN);
-	if (!m->loop || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
-	    (sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    ev_add(m->loop, sigfd, EV_READ, signal_event, m) < 0 || control_open(m) < 0)
+	rc = 1;
+	if (open_loop(m, &sigfd) < 0)
 		goto out;
 	for (size_t i = 0; i < store_count(m->st); i++) {
 		const struct store_vtpm *v = store_at(m->st, i);

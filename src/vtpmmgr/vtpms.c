@@ -30,7 +30,7 @@
 
 struct inst {
 	struct mgr *m;
-	struct inst *prev, *next;
+	LIST_ENTRY(inst) link;
 	uint8_t uuid[VTPM_UUID_SIZE];
 	char name[37];
 	char binary[256];	/* for messages */
@@ -46,17 +46,20 @@ struct inst {
 	uint8_t rsp[MGRMSG_MAX];
 };
 
-void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n)
+void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE])
 {
 	char u[37];
 
 	store_uuid_format(uuid, u);
-	snprintf(out, n, "%s/vtpm/%s", m->cfg.data_dir, u);
+	/* exactly VTPMS_STATE_NAME_SIZE - 1 characters: nothing to truncate */
+	snprintf(out, VTPMS_STATE_NAME_SIZE, VTPMS_STATE_PARENT "/%s", u);
 }
 
 static struct inst *find(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE])
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		if (!memcmp(i->uuid, uuid, VTPM_UUID_SIZE))
 			return i;
 	return NULL;
@@ -73,15 +76,8 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 
 static void inst_free(struct inst *i)
 {
-	struct mgr *m = i->m;
-
 	tpmback_free(i->tb);
-	if (i->prev)
-		i->prev->next = i->next;
-	else
-		m->insts = i->next;
-	if (i->next)
-		i->next->prev = i->prev;
+	LIST_REMOVE(i, link);
 	explicit_bzero(i->rsp, sizeof(i->rsp));
 	free(i);
 }
@@ -116,14 +112,18 @@ static void closed(void *arg, struct tpmback *tb)
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
 
 /* chown of a state directory and the files in it (it holds no subdirectories) */
-static int chown_tree(const char *dir, uid_t uid)
+static int chown_tree(int dfd, uid_t uid)
 {
-	DIR *d = opendir(dir);
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	int rc = 0;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, "..") &&
 		    fchownat(dirfd(d), e->d_name, uid, uid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -171,11 +171,66 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	_exit(VTPMS_EXIT_NOEXEC);
 }
 
+/* A vtpm's command line; the strings it points into live beside it. */
+struct launch {
+	const char *argv[ARGV_MAX];
+	char buf[2048], dirarg[64], flags[48];
+};
+
+static int build_argv(const struct mgr *m, const struct store_vtpm *v, const struct devline *d,
+		      const char *name, struct launch *l)
+{
+	const char **argv = l->argv;
+	int argc = 0;
+
+	argv[argc++] = d->binary[0] ? d->binary : m->cfg.vtpm_binary;
+	argv[argc++] = "serve";
+	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
+	/* the state directory is handed in too: the vtpm needs no path to it */
+	snprintf(l->dirarg, sizeof(l->dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d->n);
+	argv[argc++] = "--tpmstate";
+	argv[argc++] = l->dirarg;
+	argv[argc++] = "--manager";
+	argv[argc++] = "fd=3";
+	argv[argc++] = "--name";
+	argv[argc++] = name;
+	if (devline_args(d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, l->buf, sizeof(l->buf)) < 0) {
+		log_err("vtpm %s: too many options", name);
+		errno = EINVAL;
+		return -1;
+	}
+	if (d->flags[0]) {
+		snprintf(l->flags, sizeof(l->flags), "not-need-init,%s", d->flags);
+		argv[argc++] = "--flags";
+		argv[argc++] = l->flags;
+	}
+	argv[argc] = NULL;
+	return 0;
+}
+
+/* The state directory, its files given to the vtpm's own uid: its descriptor, or -1. */
+static int open_state_dir(const struct mgr *m, const struct store_vtpm *v, const char *name)
+{
+	char dir[VTPMS_STATE_NAME_SIZE];
+	int statefd = -1;
+
+	vtpms_state_name(v->uuid, dir);
+	if ((mkdirat(m->datafd, dir, 0700) < 0 && errno != EEXIST) ||
+	    (statefd = openat(m->datafd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    chown_tree(statefd, v->uid) < 0) {
+		log_err("vtpm %s: cannot prepare %s/%s: %s", name, m->cfg.data_dir, dir, strerror(errno));
+		if (statefd >= 0)
+			close(statefd);
+		return -1;
+	}
+	return statefd;
+}
+
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
-	const char *argv[ARGV_MAX];
-	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
-	int argc = 0, sv[2], lfds[DEVLINE_LISTEN_MAX], statefd = -1;
+	char err[256], name[37];
+	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd;
+	struct launch l;
 	struct devline d;
 	struct inst *i;
 	pid_t pid;
@@ -185,41 +240,14 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		return -1;
 	}
 	store_uuid_format(v->uuid, name);
-	vtpms_state_dir(m, v->uuid, dir, sizeof(dir));
 	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
 	}
-	argv[argc++] = d.binary[0] ? d.binary : m->cfg.vtpm_binary;
-	argv[argc++] = "serve";
-	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
-	/* the state directory is handed in too: the vtpm needs no path to it */
-	snprintf(dirarg, sizeof(dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d.n);
-	argv[argc++] = "--tpmstate";
-	argv[argc++] = dirarg;
-	argv[argc++] = "--manager";
-	argv[argc++] = "fd=3";
-	argv[argc++] = "--name";
-	argv[argc++] = name;
-	if (devline_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, buf, sizeof(buf)) < 0) {
-		log_err("vtpm %s: too many options", name);
-		errno = EINVAL;
+	if (build_argv(m, v, &d, name, &l) < 0)
 		return -1;
-	}
-	if (d.flags[0]) {
-		static char flags[48];
-		snprintf(flags, sizeof(flags), "not-need-init,%s", d.flags);
-		argv[argc++] = "--flags";
-		argv[argc++] = flags;
-	}
-	argv[argc] = NULL;
-	/* the state directory and its files belong to the vtpm's own uid */
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || chown_tree(dir, v->uid) < 0) {
-		log_err("vtpm %s: cannot prepare %s: %s", name, dir, strerror(errno));
-		return -1;
-	}
-	statefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	statefd = open_state_dir(m, v, name);
 	if (statefd < 0)
 		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
@@ -239,7 +267,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(argv, sv[1], lfds, d.n, v, statefd, manager);
+		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
@@ -250,12 +278,9 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
-	snprintf(i->binary, sizeof(i->binary), "%s", argv[0]);
+	snprintf(i->binary, sizeof(i->binary), "%s", l.argv[0]);
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
-	i->next = m->insts;
-	if (m->insts)
-		m->insts->prev = i;
-	m->insts = i;
+	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (!i->tb) {
 		log_err("vtpm %s: cannot set up its channel", name);
 		kill(pid, SIGKILL);
@@ -302,6 +327,7 @@ static void report_exit(struct inst *i, int status)
 
 void vtpms_reap(struct mgr *m)
 {
+	struct inst *i;
 	int status;
 	pid_t pid;
 
@@ -311,7 +337,7 @@ void vtpms_reap(struct mgr *m)
 			m->dev_pid = 0;
 			continue;
 		}
-		for (struct inst *i = m->insts; i; i = i->next) {
+		LIST_FOREACH(i, &m->insts, link) {
 			if (i->pid == pid) {
 				report_exit(i, status);
 				if (i->exit_cb)
@@ -351,8 +377,9 @@ bool vtpms_tick(struct mgr *m)
 {
 	int64_t now = ev_now_ms();
 	bool stopping = false;
+	struct inst *i;
 
-	for (struct inst *i = m->insts; i; i = i->next) {
+	LIST_FOREACH(i, &m->insts, link) {
 		if (!i->stop_at)
 			continue;
 		stopping = true;
@@ -367,11 +394,13 @@ bool vtpms_tick(struct mgr *m)
 
 void vtpms_stop_all(struct mgr *m)
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		(void)vtpms_stop(m, i->uuid, NULL, NULL);
 }
 
 bool vtpms_any(const struct mgr *m)
 {
-	return m->insts != NULL;
+	return !LIST_EMPTY(&m->insts);
 }

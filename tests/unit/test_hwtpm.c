@@ -818,6 +818,10 @@ static void test_open_fails(void **state)
 	if (port_free(sw.port + 2))
 		assert_null(hwtpm_open(tcti));
 	assert_null(hwtpm_open("nosuchtcti:"));
+	/* no default of its own: the manager's config.h holds the one default */
+	errno = 0;
+	assert_null(hwtpm_open(NULL));
+	assert_int_equal(errno, EINVAL);
 	hwtpm_close(NULL);
 }
 

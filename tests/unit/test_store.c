@@ -16,6 +16,7 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "fake_counter.h"
 #include "helpers.h"
 #include "store.h"
 
@@ -23,23 +24,7 @@ static uint64_t counter;
 static char dir[TH_PATH_MAX], path[TH_PATH_MAX + 16];
 static const uint8_t root[32] = { 7, 7, 7 };
 
-static int ctr_read(void *arg, uint64_t *v)
-{
-	(void)arg;
-	*v = counter;
-	return 0;
-}
-
-static int ctr_inc(void *arg, uint64_t *v)
-{
-	(void)arg;
-	counter++;
-	if (v)
-		*v = counter;
-	return 0;
-}
-
-static const struct store_counter ctr = { ctr_read, ctr_inc, NULL };
+static const struct store_counter ctr = FAKE_COUNTER(counter);
 
 static int setup(void **state)
 {
