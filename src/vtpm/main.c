@@ -4,6 +4,9 @@
  * locks the state directory, powers the TPM on when told to, opens the
  * endpoints, writes the pid file once they are ready, and serves until told
  * to stop, powering the TPM off with an orderly TPM2_Shutdown on the way out.
+ * Confined from there on: under vtpmmgr by the sandbox it arrives in (and
+ * no exec); alone, by the same seccomp allow-list once its listeners are
+ * open (--seccomp). Never dumpable: its memory holds the TPM's secrets.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +27,7 @@
 #include "nv.h"
 #include "opts.h"
 #include "server.h"
+#include "vtpmfilter.h"
 
 #ifndef VTPM_VERSION
 #define VTPM_VERSION "0.1.0"
@@ -74,6 +78,30 @@ static int forbid_exec(void)
 	if (ctx && seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execve), 0) == 0 &&
 	    seccomp_rule_add(ctx, SCMP_ACT_KILL_PROCESS, SCMP_SYS(execveat), 0) == 0 &&
 	    (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0) && seccomp_load(ctx) == 0)
+		rc = 0;
+	seccomp_release(ctx);
+	return rc;
+}
+
+/*
+ * Standalone: the allow-list a managed vtpm gets (lib/vtpmfilter), once the
+ * listeners are open, so the socket calls it refuses are behind us. The
+ * sanitizer build logs instead of killing by default: LeakSanitizer's
+ * exit-time check needs clone, ptrace and prctl, which the list refuses.
+ */
+static int confine(enum opts_seccomp action)
+{
+	uint32_t deflt = action == OPTS_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx;
+	int rc = -1;
+
+#ifdef VTPM_ASAN
+	deflt = SCMP_ACT_LOG;
+#endif
+	if (action == OPTS_SECCOMP_NONE)
+		return 0;
+	ctx = seccomp_init(deflt);
+	if (ctx && vtpmfilter_add(ctx) == 0 && seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
@@ -152,6 +180,14 @@ int main(int argc, char **argv)
 	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
 	log_init("vtpm", o.name, logfd, lvl);
+	/*
+	 * exec made us dumpable again (same uid before and after): no core
+	 * dump and no debugger of our uid may read the TPM's secrets.
+	 */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("cannot make the process non-dumpable: %s", strerror(errno));
+		goto out;
+	}
 
 	nv = o.state_fd >= 0 ? nv_open_fd(o.state_fd, o.tpm2, o.state_mode)
 			     : nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
@@ -159,6 +195,7 @@ int main(int argc, char **argv)
 		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
 		goto out;
 	}
+	nv_set_budget(nv, o.state_max);
 	/* under the manager, a predecessor killed with it may take a moment to go */
 	if (nv_lock(nv, o.manager_fd >= 0 ? 200 : 0) < 0) {
 		log_err("state directory %s is in use by another process (%s)", o.state_dir,
@@ -193,6 +230,10 @@ int main(int argc, char **argv)
 	if (write_pid(&o) < 0)
 		goto out;
 	pid_written = true;
+	if (!keeper && (confine(o.seccomp) < 0 || (o.seccomp != OPTS_SECCOMP_NONE && forbid_exec() < 0))) {
+		log_err("cannot install the seccomp filter: %s", strerror(errno));
+		goto out;
+	}
 	if (keeper) {
 		uint8_t hash[VTPM_DIGEST_SIZE];
 

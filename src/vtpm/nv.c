@@ -19,11 +19,14 @@
  * other slot: the unacknowledged write is lost, nothing else.
  *
  * Every write, either mode: temp file, fsync, rename, directory fsync.
+ * With a budget (nv_set_budget) a write that would bring the directory
+ * past it is refused before anything is written: the last state stays.
  * The directory and its files are untrusted on load: lengths are capped by
  * NV_BLOB_MAX and must match the file size exactly.
  */
 #include "nv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -59,6 +62,7 @@ struct nv {
 	const struct nv_keeper *keeper;
 	int slot[3];		/* sealed: slot holding the recorded state */
 	uint8_t uuid[VTPM_UUID_SIZE];
+	uint64_t budget;	/* bytes the directory may hold at a write's peak; 0: no limit */
 };
 
 static const char *const nv_names[] = { "permall", "volatilestate", "savestate" };
@@ -134,6 +138,56 @@ void nv_set_keeper(struct nv *nv, const struct nv_keeper *keeper)
 	nv->keeper = keeper;
 	for (int i = 0; i < 3; i++)
 		nv->slot[i] = SLOT_UNKNOWN;
+}
+
+void nv_set_budget(struct nv *nv, uint64_t max_bytes)
+{
+	nv->budget = max_bytes;
+}
+
+/* Bytes of the regular files in the state directory, or -1. */
+static int64_t dir_bytes(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	int64_t sum = 0;
+	struct stat st;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)))
+		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			sum += st.st_size;
+	closedir(d);
+	return sum;
+}
+
+/*
+ * The new file lies beside every old one until its rename: that peak must
+ * fit the budget. Refused before the first byte is written, so the state
+ * on disk (and the manager's record of it) stays as it was.
+ */
+static int budget_check(struct nv *nv, const char *name, size_t file_size)
+{
+	int64_t used;
+
+	if (!nv->budget)
+		return 0;
+	used = dir_bytes(nv->dirfd);
+	if (used < 0)
+		return -1;
+	if ((uint64_t)used + file_size > nv->budget) {
+		log_err("state budget exceeded: writing %s (%zu bytes) beside %lld bytes of state "
+			"would pass the limit of %llu bytes; the last state is kept", name, file_size,
+			(long long)used, (unsigned long long)nv->budget);
+		errno = EDQUOT;
+		return -1;
+	}
+	return 0;
 }
 
 void nv_close(struct nv *nv)
@@ -477,7 +531,10 @@ int nv_store(struct nv *nv, const char *name, const uint8_t *data, uint32_t len)
 		errno = EINVAL;
 		return -1;
 	}
-	rc = nv->keeper ? sealed_store(nv, name, type, data, len)
+	/* either format's framing is below NV_FILE_MAX - NV_BLOB_MAX */
+	rc = budget_check(nv, name, (size_t)len + NV_FILE_MAX - NV_BLOB_MAX);
+	if (rc == 0)
+		rc = nv->keeper ? sealed_store(nv, name, type, data, len)
 			: plain_store(nv, name, type, data, len);
 	if (rc < 0)
 		log_err("cannot write state %s: %s", name, strerror(errno));

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -24,6 +25,7 @@
 #include "fileio.h"
 #include "log.h"
 #include "mgr.h"
+#include "pidrec.h"
 #include "rootkey.h"
 #include "sandbox.h"
 #include "store.h"
@@ -135,6 +137,20 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * The root secret and every vTPM key live in this process: no core dump of
+ * it, and no ptrace or /proc/PID/mem by a process of its uid that is not
+ * privileged. The vtpms inherit the limit (the sandbox sets it again).
+ */
+static int no_core_dumps(void)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+		return -1;
+	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
 {
 	uint8_t *p = NULL;
@@ -168,6 +184,10 @@ int main(int argc, char **argv)
 
 	m->datafd = -1;
 	umask(077);	/* the store, seals and state directories are the manager's alone */
+	if (no_core_dumps() < 0) {
+		fprintf(stderr, "vtpmmgr: cannot turn core dumps off: %s\n", strerror(errno));
+		return 1;
+	}
 	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */
 	setenv("TSS2_LOG", "all+none", 0);
@@ -209,6 +229,11 @@ int main(int argc, char **argv)
 	if (lock_data_dir(m->datafd) < 0) {
 		log_err("another vtpmmgr runs on %s (%s); refusing to start", m->cfg.data_dir,
 			strerror(errno));
+		goto out;
+	}
+	/* a vtpm that outlived an earlier manager must be gone before ours serve */
+	if (pidrec_sweep(m->datafd) < 0) {
+		log_err("cannot stop a vtpm left by an earlier manager: %s", strerror(errno));
 		goto out;
 	}
 	if (choose_tpm(m) < 0)

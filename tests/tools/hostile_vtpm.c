@@ -326,7 +326,7 @@ static int opt_fd(int argc, char **argv, const char *opt, const char *key)
 		if (strcmp(argv[i], opt) || strncmp(argv[i + 1], key, kl) || argv[i + 1][kl] != '=')
 			continue;
 		v = strtol(argv[i + 1] + kl + 1, &end, 10);
-		return *end == '\0' && v >= 0 && v < 1024 ? (int)v : -1;
+		return (*end == '\0' || *end == ',') && v >= 0 && v < 1024 ? (int)v : -1;
 	}
 	return -1;
 }
