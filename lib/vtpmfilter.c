@@ -80,30 +80,32 @@ static int prctl_rules(scmp_filter_ctx ctx)
 /*
  * Limits (RLIMIT_FSIZE, RLIMIT_CORE) are set for it; it may read them
  * (glibc's getrlimit is prlimit64 with no new limit) but change none, but
- * for its own RLIMIT_CORE: its hard limit is 0, so that can only lower it,
- * and the sanitizer runtimes do it at start (disable_coredump).
+ * RLIMIT_CORE: its hard limit is 0, so that can only lower it, and the
+ * sanitizer runtimes do it at start (disable_coredump); it is the only
+ * process of its uid, so the kernel refuses it any other process's.
  */
 static int rlimit_rules(scmp_filter_ctx ctx)
 {
 	struct scmp_arg_cmp rd = { .arg = 2, .op = SCMP_CMP_EQ, .datum_a = 0 };
-	struct scmp_arg_cmp core[3] = {
-		{ .arg = 0, .op = SCMP_CMP_EQ, .datum_a = 0 },
-		{ .arg = 1, .op = SCMP_CMP_EQ, .datum_a = RLIMIT_CORE },
-		{ .arg = 2, .op = SCMP_CMP_NE, .datum_a = 0 },
+	struct scmp_arg_cmp core = { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = RLIMIT_CORE };
+	/*
+	 * Every other change: EPERM. libseccomp drops rules written with
+	 * SCMP_CMP_NE beside these, so "resource below or above RLIMIT_CORE,
+	 * new limit non-NULL" it is.
+	 */
+	struct scmp_arg_cmp below[2] = {
+		{ .arg = 1, .op = SCMP_CMP_LT, .datum_a = RLIMIT_CORE },
+		{ .arg = 2, .op = SCMP_CMP_GT, .datum_a = 0 },
 	};
-	struct scmp_arg_cmp other[2] = {
-		{ .arg = 1, .op = SCMP_CMP_NE, .datum_a = RLIMIT_CORE },
-		{ .arg = 2, .op = SCMP_CMP_NE, .datum_a = 0 },
-	};
-	struct scmp_arg_cmp elsewhere[2] = {
-		{ .arg = 0, .op = SCMP_CMP_NE, .datum_a = 0 },
-		{ .arg = 2, .op = SCMP_CMP_NE, .datum_a = 0 },
+	struct scmp_arg_cmp above[2] = {
+		{ .arg = 1, .op = SCMP_CMP_GT, .datum_a = RLIMIT_CORE },
+		{ .arg = 2, .op = SCMP_CMP_GT, .datum_a = 0 },
 	};
 
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, &rd) < 0 ||
-	    seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 3, core) < 0 ||
-	    seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 2, other) < 0 ||
-	    seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 2, elsewhere) < 0 ||
+	    seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, &core) < 0 ||
+	    seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 2, below) < 0 ||
+	    seccomp_rule_add_array(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(prlimit64), 2, above) < 0 ||
 	    seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(setrlimit), 0) < 0)
 		return -1;
 	return 0;

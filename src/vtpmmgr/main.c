@@ -27,6 +27,7 @@
 #include "mgr.h"
 #include "pidrec.h"
 #include "rootkey.h"
+#include "secmem.h"
 #include "sandbox.h"
 #include "store.h"
 #include "vtpms.h"
@@ -184,7 +185,8 @@ int main(int argc, char **argv)
 
 	m->datafd = -1;
 	umask(077);	/* the store, seals and state directories are the manager's alone */
-	if (no_core_dumps() < 0) {
+	m->root = secmem_alloc(HWTPM_SECRET_SIZE);
+	if (no_core_dumps() < 0 || !m->root) {
 		fprintf(stderr, "vtpmmgr: cannot turn core dumps off: %s\n", strerror(errno));
 		return 1;
 	}
@@ -291,7 +293,7 @@ out:
 	store_close(m->st);
 	hwtpm_close(m->hw);
 	devtpm_stop(m->dev_pid);
-	explicit_bzero(m->root, sizeof(m->root));
+	secmem_free(m->root);
 	if (sigfd >= 0)
 		close(sigfd);
 	if (m->datafd >= 0)

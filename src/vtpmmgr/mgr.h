@@ -24,7 +24,7 @@ struct mgr {
 	struct ev_loop *loop;
 	struct hwtpm *hw;
 	struct store *st;
-	uint8_t root[HWTPM_SECRET_SIZE];
+	uint8_t *root;		/* HWTPM_SECRET_SIZE bytes of secmem */
 	int datafd;
 	struct inst *insts;
 	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */

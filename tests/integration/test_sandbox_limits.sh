@@ -7,6 +7,9 @@
 #   limits too), non-dumpable; NV indices are defined until the budget
 #   refuses a state write: the log says so, the directory stays within the
 #   budget, and after a restart every acknowledged index is still there;
+# - key material (the manager's root secret and store, the vtpm's state-file
+#   key) lies in mappings that core dumps skip and that are locked in RAM
+#   (VmFlags dd and lo in /proc/PID/smaps);
 # - tests/tools/hostile_vtpm in limits mode (binary=): it cannot raise its
 #   limits or change its manager's, a file it writes stops at the budget
 #   with EFBIG, and prctl(PR_SET_PDEATHSIG, 0) kills it with SIGSYS: it
@@ -22,6 +25,8 @@ NV_SMALL=0x1500010
 # limit NAME PID: "soft hard" of one /proc/PID/limits line (e.g. "Max file size").
 limit() { sed -nE "s/^$1 +([0-9a-z]+) +([0-9a-z]+) .*/\1 \2/p" "/proc/$2/limits"; }
 log_has() { grep -Eq -- "$1" "$M_LOG"; }
+# secret_mappings PID: how many mappings are both excluded from core dumps (dd) and locked (lo).
+secret_mappings() { awk '$1 == "VmFlags:" && / dd( |$)/ && / lo( |$)/ { n++ } END { print n + 0 }' "/proc/$1/smaps"; }
 dir_bytes() { find "$1" -maxdepth 1 -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'; }
 
 UH=$(cat /proc/sys/kernel/random/uuid)
@@ -33,6 +38,9 @@ m_mgr_start --vtpm-state-max "$BUDGET"
 t_log "the manager writes no core dump"
 [ "$(limit "Max core file size" "$M_MGR_PID")" = "0 0" ] ||
   m_fail "the manager's core limit is '$(limit "Max core file size" "$M_MGR_PID")', want 0 0"
+
+[ "$(secret_mappings "$M_MGR_PID")" -ge 1 ] ||
+  m_fail "the manager has no locked mapping excluded from core dumps (dd lo) for its secrets"
 
 t_log "a vtpm: file size bounded by the budget, no core dump, not dumpable"
 m_create
@@ -47,6 +55,9 @@ vuid=$(awk '$1 == "Uid:" { print $2 }' "/proc/$pid/status")
 [ "$vuid" != 0 ] || m_fail "the vtpm runs as root"
 [ "$(stat -c %u "/proc/$pid/status")" = 0 ] ||
   m_fail "the vtpm (uid $vuid) is dumpable: /proc/$pid/status belongs to uid $(stat -c %u "/proc/$pid/status")"
+
+[ "$(secret_mappings "$pid")" -ge 1 ] ||
+  m_fail "the vtpm has no locked mapping excluded from core dumps (dd lo) for its state key"
 
 t_log "NV indices until the state budget refuses a write"
 ts_nv_define_write "$NV_SMALL" 24
