@@ -62,7 +62,7 @@ static void print_capabilities(bool tpm2)
 	/* feature names are swtpm's where the feature is the same */
 	printf("{ \"type\": \"vtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
 	       "\"tpm-send-command-header\", \"flags-opt-startup\", \"nvram-backend-dir\", "
-	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\" ], \"version\": \"%s\" }\n",
+	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\", \"cmdarg-seccomp\" ], \"version\": \"%s\" }\n",
 	       VTPM_VERSION);
 }
 
