@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define SECMEM_HDR	16
@@ -41,7 +42,11 @@ void *secmem_alloc(size_t n)
 		errno = e;
 		return NULL;
 	}
-	(void)mlock(p, len);	/* best effort: over RLIMIT_MEMLOCK it stays swappable */
+	/*
+	 * Best effort: over RLIMIT_MEMLOCK it stays swappable. By system call:
+	 * the sanitizer runtimes turn mlock() into a no-op.
+	 */
+	(void)syscall(SYS_mlock, p, len);
 	memcpy(p, &len, sizeof(len));
 	return p + SECMEM_HDR;
 }
@@ -83,6 +88,6 @@ void secmem_free(void *p)
 	base = (uint8_t *)p - SECMEM_HDR;
 	len = block_len(p);
 	explicit_bzero(base, len);
-	(void)munlock(base, len);
+	(void)syscall(SYS_munlock, base, len);
 	munmap(base, len);
 }
