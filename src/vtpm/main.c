@@ -104,7 +104,12 @@ static int confine(enum opts_seccomp action)
 	if (ctx && vtpmfilter_add(ctx) == 0 && seccomp_load(ctx) == 0)
 		rc = 0;
 	seccomp_release(ctx);
-	return rc;
+	/* exec stays forbidden whatever the action: the list lets the loader's execve through */
+	if (rc < 0 || forbid_exec() < 0) {
+		log_err("cannot install the seccomp filter: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int write_pid(const struct opts *o)
@@ -180,10 +185,7 @@ int main(int argc, char **argv)
 	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
 	log_init("vtpm", o.name, logfd, lvl);
-	/*
-	 * exec made us dumpable again (same uid before and after): no core
-	 * dump and no debugger of our uid may read the TPM's secrets.
-	 */
+	/* exec made us dumpable again (same uid before and after): no core dump, no debugger */
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
 		log_err("cannot make the process non-dumpable: %s", strerror(errno));
 		goto out;
@@ -230,10 +232,8 @@ int main(int argc, char **argv)
 	if (write_pid(&o) < 0)
 		goto out;
 	pid_written = true;
-	if (!keeper && (confine(o.seccomp) < 0 || (o.seccomp != OPTS_SECCOMP_NONE && forbid_exec() < 0))) {
-		log_err("cannot install the seccomp filter: %s", strerror(errno));
+	if (!keeper && confine(o.seccomp) < 0)
 		goto out;
-	}
 	if (keeper) {
 		uint8_t hash[VTPM_DIGEST_SIZE];
 

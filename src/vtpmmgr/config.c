@@ -211,8 +211,7 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 			if (set(&c->pid_file, optarg) < 0)
 				return -1;
 			break;
-		case O_DATA: case O_RUN: case O_TCTI: case O_PCRS: case O_COUNTER: case O_VTPM: case O_LOG:
-		case O_STATE_MAX:
+		case O_DATA: case O_RUN: case O_TCTI: case O_PCRS: case O_COUNTER: case O_VTPM: case O_LOG: case O_STATE_MAX:
 			if (apply(c, keys[opt - O_DATA], optarg, "command line") < 0)
 				return -1;
 			break;

@@ -143,13 +143,20 @@ static void raise_fd_limit(void)
  * it, and no ptrace or /proc/PID/mem by a process of its uid that is not
  * privileged. The vtpms inherit the limit (the sandbox sets it again).
  */
-static int no_core_dumps(void)
+static int protect_secrets(struct mgr *m)
 {
 	struct rlimit rl = { 0, 0 };
 
-	if (setrlimit(RLIMIT_CORE, &rl) < 0)
+	if (setrlimit(RLIMIT_CORE, &rl) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fprintf(stderr, "vtpmmgr: cannot turn core dumps off: %s\n", strerror(errno));
 		return -1;
-	return prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	}
+	m->root = secmem_alloc(HWTPM_SECRET_SIZE);	/* out of swap and core dumps */
+	if (!m->root) {
+		fprintf(stderr, "vtpmmgr: cannot allocate secret memory: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
@@ -185,11 +192,8 @@ int main(int argc, char **argv)
 
 	m->datafd = -1;
 	umask(077);	/* the store, seals and state directories are the manager's alone */
-	m->root = secmem_alloc(HWTPM_SECRET_SIZE);
-	if (no_core_dumps() < 0 || !m->root) {
-		fprintf(stderr, "vtpmmgr: cannot turn core dumps off: %s\n", strerror(errno));
+	if (protect_secrets(m) < 0)
 		return 1;
-	}
 	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */
 	setenv("TSS2_LOG", "all+none", 0);
