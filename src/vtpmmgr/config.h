@@ -23,6 +23,10 @@
 #define MGR_DEFAULT_COUNTER	0x01500110u
 #define MGR_DEFAULT_UID_BASE	400000u
 #define MGR_DEFAULT_UID_COUNT	65536u
+/* Per-vTPM state budget: three blob types in two slots plus a temp file at NV_BLOB_MAX fit in 4 MiB. */
+#define MGR_DEFAULT_STATE_MAX	(4u << 20)
+#define MGR_STATE_MAX_MIN	65536u
+#define MGR_STATE_MAX_MAX	(1ull << 40)
 
 struct mgr_config {
 	char *config_file;
@@ -33,6 +37,7 @@ struct mgr_config {
 	uint32_t counter_index;
 	uint32_t uid_base;	/* vtpms run as uid_base .. uid_base + uid_count - 1 */
 	uint32_t uid_count;
+	uint64_t state_max;	/* bytes a vtpm may keep in its state directory (RLIMIT_FSIZE too) */
 	char *vtpm_binary;
 	char *log_file;
 	char *pid_file;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -24,7 +25,9 @@
 #include "fileio.h"
 #include "log.h"
 #include "mgr.h"
+#include "pidrec.h"
 #include "rootkey.h"
+#include "secmem.h"
 #include "sandbox.h"
 #include "store.h"
 #include "vtpms.h"
@@ -132,6 +135,27 @@ static void raise_fd_limit(void)
 	}
 }
 
+/*
+ * The root secret and every vTPM key live in this process: no core dump of
+ * it, and no ptrace or /proc/PID/mem by a process of its uid that is not
+ * privileged. The vtpms inherit the limit (the sandbox sets it again).
+ */
+static int protect_secrets(struct mgr *m)
+{
+	struct rlimit rl = { 0, 0 };
+
+	if (setrlimit(RLIMIT_CORE, &rl) < 0 || prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		fprintf(stderr, "vtpmmgr: cannot turn core dumps off: %s\n", strerror(errno));
+		return -1;
+	}
+	m->root = secmem_alloc(HWTPM_SECRET_SIZE);	/* out of swap and core dumps */
+	if (!m->root) {
+		fprintf(stderr, "vtpmmgr: cannot allocate secret memory: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
 {
 	uint8_t *p = NULL;
@@ -174,6 +198,11 @@ static int open_data_dir(struct mgr *m)
 	if (lock_data_dir(m->datafd) < 0) {
 		log_err("another vtpmmgr runs on %s (%s); refusing to start", m->cfg.data_dir,
 			strerror(errno));
+		return -1;
+	}
+	/* a vtpm that outlived an earlier manager must be gone before ours serve */
+	if (pidrec_sweep(m->datafd) < 0) {
+		log_err("cannot stop a vtpm left by an earlier manager: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -246,6 +275,8 @@ int main(int argc, char **argv)
 	m->ctl_fd = -1;
 	LIST_INIT(&m->insts);
 	umask(077);	/* the store, seals and state directories are the manager's alone */
+	if (protect_secrets(m) < 0)
+		return 1;
 	raise_fd_limit();
 	/* tpm2-tss logs expected refusals (a PCR policy that fails) as errors: ours say it better */
 	setenv("TSS2_LOG", "all+none", 0);
@@ -297,7 +328,7 @@ out:
 	store_close(m->st);
 	hwtpm_close(m->hw);
 	devtpm_stop(m->dev_pid);
-	explicit_bzero(m->root, sizeof(m->root));
+	secmem_free(m->root);
 	if (sigfd >= 0)
 		close(sigfd);
 	if (m->datafd >= 0)

@@ -25,7 +25,7 @@ struct mgr {
 	struct ev_loop *loop;
 	struct hwtpm *hw;
 	struct store *st;
-	uint8_t root[HWTPM_SECRET_SIZE];
+	uint8_t *root;				/* HWTPM_SECRET_SIZE bytes of secmem */
 	int datafd;				/* the data directory: every path in it is relative to this */
 	int ctl_fd;				/* control socket, -1 while closed */
 	char *ctl_path;				/* its name, removed at close */

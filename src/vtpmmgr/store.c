@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "log.h"
+#include "secmem.h"
 
 #define REC_PLAIN	(8 + VTPM_DIGEST_SIZE + VTPM_KEY_SIZE)
 #define META_PLAIN	(8 + CRYPTO_DIGEST_SIZE)
@@ -258,7 +259,8 @@ static int commit(struct store *st, int (*fn)(struct store *, const void *), con
 
 static int keep_sorted_insert(struct store *st, const struct store_vtpm *v)
 {
-	struct store_vtpm *nv = realloc(st->v, (st->n + 1) * sizeof(*nv));
+	/* the rows hold each vTPM's state keys: kept out of swap and core dumps */
+	struct store_vtpm *nv = secmem_realloc(st->v, (st->n + 1) * sizeof(*nv));
 	size_t i = 0;
 
 	if (!nv)
@@ -564,7 +566,7 @@ static void side_files(const char *path, char wal[4200], char shm[4200], bool ha
 
 struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr)
 {
-	struct store *st = calloc(1, sizeof(*st));
+	struct store *st = secmem_alloc(sizeof(*st));	/* holds the store key */
 	uint64_t counter = 0;
 	char wal[4200], shm[4200];
 	bool fresh, had[2];
@@ -650,10 +652,6 @@ void store_close(struct store *st)
 		return;
 	if (st->db)
 		sqlite3_close(st->db);
-	if (st->v) {
-		explicit_bzero(st->v, st->n * sizeof(st->v[0]));
-		free(st->v);
-	}
-	explicit_bzero(st->key, sizeof(st->key));
-	free(st);
+	secmem_free(st->v);
+	secmem_free(st);
 }

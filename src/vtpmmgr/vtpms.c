@@ -22,6 +22,7 @@
 #include "devline.h"
 #include "keysvc.h"
 #include "log.h"
+#include "pidrec.h"
 #include "sandbox.h"
 #include "sock.h"
 
@@ -137,7 +138,7 @@ static int chown_tree(int dfd, uid_t uid)
  * every other descriptor but stdio is closed; then exec. Never returns.
  */
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
-		       const struct store_vtpm *v, int statefd, pid_t manager)
+		       const struct store_vtpm *v, int statefd, pid_t manager, uint64_t state_max)
 {
 	int fds[1 + DEVLINE_LISTEN_MAX + 1], binfd;
 	sigset_t none;
@@ -165,7 +166,8 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	if (binfd < 0 || dup3(binfd, exe, O_CLOEXEC) < 0)
 		_exit(VTPMS_EXIT_NOEXEC);
 	close_range((unsigned)exe + 1, ~0u, 0);
-	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, exe, manager) < 0)
+	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, exe, manager,
+			  state_max) < 0)
 		_exit(VTPMS_EXIT_SANDBOX);
 	fexecve(exe, (char *const *)argv, environ);
 	_exit(VTPMS_EXIT_NOEXEC);
@@ -174,7 +176,7 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 /* A vtpm's command line; the strings it points into live beside it. */
 struct launch {
 	const char *argv[ARGV_MAX];
-	char buf[2048], dirarg[64], flags[48];
+	char buf[2048], dirarg[96], flags[48];
 };
 
 static int build_argv(const struct mgr *m, const struct store_vtpm *v, const struct devline *d,
@@ -187,7 +189,8 @@ static int build_argv(const struct mgr *m, const struct store_vtpm *v, const str
 	argv[argc++] = "serve";
 	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
 	/* the state directory is handed in too: the vtpm needs no path to it */
-	snprintf(l->dirarg, sizeof(l->dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d->n);
+	snprintf(l->dirarg, sizeof(l->dirarg), "dirfd=%d,max-size=%llu", VTPMS_CHANNEL_FD + 1 + d->n,
+		 (unsigned long long)m->cfg.state_max);
 	argv[argc++] = "--tpmstate";
 	argv[argc++] = l->dirarg;
 	argv[argc++] = "--manager";
@@ -267,7 +270,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager);
+		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager, m->cfg.state_max);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
@@ -286,6 +289,9 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		kill(pid, SIGKILL);
 		return -1;
 	}
+	/* found by the next manager should this one die and the vtpm not */
+	if (pidrec_add(m->datafd, name, pid, v->uid) < 0)
+		log_warn("vtpm %s: cannot record pid %d: %s", name, (int)pid, strerror(errno));
 	log_info("vtpm %s started (pid %d)", name, (int)pid);
 	return 0;
 fail_sv:
@@ -340,6 +346,7 @@ void vtpms_reap(struct mgr *m)
 		LIST_FOREACH(i, &m->insts, link) {
 			if (i->pid == pid) {
 				report_exit(i, status);
+				pidrec_drop(m->datafd, i->name);
 				if (i->exit_cb)
 					i->exit_cb(i->exit_arg, status);
 				if (i->ready_cb)
