@@ -125,12 +125,13 @@ void config_usage(void)
 	       "  --dev                 NOT SECURE: a software TPM stands in for the hardware\n"
 	       "  --log FILE            log here instead of standard error\n"
 	       "  --pid FILE            write the pid once the control socket is ready\n"
+	       "  --new-store           begin an empty store where one was deleted\n"
 	       "  -h, --help\n", MGR_DEFAULT_COUNTER);
 }
 
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
-	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID };
+	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID, O_NEW_STORE };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, O_DATA },
@@ -142,6 +143,7 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		{ "dev", no_argument, NULL, O_DEV },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "pid", required_argument, NULL, O_PID },
+		{ "new-store", no_argument, NULL, O_NEW_STORE },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -187,6 +189,9 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 			break;
 		case O_DEV:
 			c->dev = true;
+			break;
+		case O_NEW_STORE:
+			c->new_store = true;
 			break;
 		case O_PID:
 			if (set(&c->pid_file, optarg) < 0)

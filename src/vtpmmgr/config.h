@@ -35,6 +35,7 @@ struct mgr_config {
 	char *log_file;
 	char *pid_file;
 	bool dev;		/* software stand-in for the hardware TPM */
+	bool new_store;		/* --new-store: an empty store where one was deleted */
 	bool help;
 };
 

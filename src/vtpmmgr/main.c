@@ -6,6 +6,7 @@
  * TPM's NV counter, then serves: the control socket for vtpmctl, and each
  * vtpm it starts over that vtpm's own channel.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -31,6 +32,7 @@
 
 #define STORE_FILE	"store.db"
 #define EXIT_PCR	3	/* refused: the platform is not in an approved configuration */
+#define UNKNOWN_NAMED_MAX	16	/* unknown state directories named one by one */
 
 static struct mgr mgr;
 static bool shutting_down;
@@ -148,6 +150,77 @@ static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
 	return rc;
 }
 
+/* True if name is the directory vtpms_state_dir gives a vTPM the store holds. */
+static bool known_state_dir(const struct store *st, const char *name)
+{
+	uint8_t uuid[VTPM_UUID_SIZE];
+	char canon[37];
+
+	if (!st || store_uuid_parse(name, uuid) < 0 || !store_find(st, uuid))
+		return false;
+	store_uuid_format(uuid, canon);
+	return strcmp(canon, name) == 0;
+}
+
+/*
+ * Names, in the log, every entry of DATA/vtpm that the store st does not
+ * know (every entry when st is NULL): starting anyway would let a vTPM
+ * created again under that UUID overwrite its state with a fresh TPM.
+ * Names starting with a dot are not vTPMs (an operator's parking place).
+ * Returns the count, or -1.
+ */
+static long unknown_state_dirs(const struct mgr *m, const struct store *st)
+{
+	char path[4200];
+	struct dirent *e;
+	long n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "%s/vtpm", m->cfg.data_dir);
+	d = opendir(path);
+	if (!d) {
+		log_err("cannot list %s: %s", path, strerror(errno));
+		return -1;
+	}
+	while ((e = readdir(d))) {
+		if (e->d_name[0] == '.' || known_state_dir(st, e->d_name))
+			continue;
+		if (n++ < UNKNOWN_NAMED_MAX)
+			log_err("vTPM state that the store does not know: %s/%s", path, e->d_name);
+	}
+	closedir(d);
+	if (n > UNKNOWN_NAMED_MAX)
+		log_err("... and %ld more such directories in %s", n - UNKNOWN_NAMED_MAX, path);
+	return n;
+}
+
+/*
+ * store.db is absent: a first start, or a deleted store. Deleted, if vTPM
+ * state exists or the NV counter is in use; then only the operator decides
+ * (vtpmmgr(8)): put the store back, or move the state away and --new-store.
+ */
+static int check_missing_store(struct mgr *m, const char *store_path)
+{
+	uint64_t v = 0;
+	long n = unknown_state_dirs(m, NULL);
+
+	if (n != 0) {
+		log_err("%s is missing but vTPM state exists (named above): refusing to start "
+			"rather than make fresh TPMs over it; put the store back, or move those "
+			"directories out of %s/vtpm (their vTPMs are then lost)",
+			store_path, m->cfg.data_dir);
+		return -1;
+	}
+	if (hwtpm_counter_read(m->hw, m->cfg.counter_index, &v) == 0 && !m->cfg.new_store) {
+		log_err("%s is missing but the NV counter 0x%08x is in use (value %llu): the store "
+			"was deleted or moved; put it back, or start once with --new-store to begin "
+			"an empty one (every vTPM it held is lost)",
+			store_path, m->cfg.counter_index, (unsigned long long)v);
+		return -1;
+	}
+	return 0;
+}
+
 static int write_pid(const char *path)
 {
 	char line[32];
@@ -220,6 +293,8 @@ int main(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/%s", m->cfg.data_dir, STORE_FILE);
 	store_exists = stat(path, &sb) == 0;
+	if (!store_exists && check_missing_store(m, path) < 0)
+		goto out;
 	if (rootkey_obtain(m->hw, m->datafd, &m->cfg.pcrs, store_exists, m->root) < 0) {
 		rc = errno == EACCES ? EXIT_PCR : 1;
 		goto out;
@@ -231,6 +306,12 @@ int main(int argc, char **argv)
 	m->st = store_open(path, m->root, &counter);
 	if (!m->st)
 		goto out;
+	if (unknown_state_dirs(m, m->st) != 0) {
+		log_err("refusing to start: vTPM state the store does not know (named above) would "
+			"be overwritten by a vTPM created under its UUID; move it out of %s/vtpm",
+			m->cfg.data_dir);
+		goto out;
+	}
 	if (hash_file(m->cfg.vtpm_binary, m->vtpm_hash) < 0) {
 		log_err("cannot read the vtpm executable %s", m->cfg.vtpm_binary);
 		goto out;
