@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -33,9 +34,14 @@
 #define STORE_FILE	"store.db"
 #define EXIT_PCR	3	/* refused: the platform is not in an approved configuration */
 #define UNKNOWN_NAMED_MAX	16	/* unknown state directories named one by one */
+/* A refused counter step is retried after 1 s, then at growing intervals up to 10 s. */
+#define CATCHUP_FIRST_MS	1000
+#define CATCHUP_MAX_MS		10000
 
 static struct mgr mgr;
 static bool shutting_down;
+static int catchup_fd = -1;		/* timerfd: retries a refused counter step */
+static int64_t catchup_ms = CATCHUP_FIRST_MS;
 
 static int counter_read(void *arg, uint64_t *v)
 {
@@ -51,7 +57,44 @@ static int counter_increment(void *arg, uint64_t *v)
 	return hwtpm_counter_increment(m->hw, m->cfg.counter_index, v);
 }
 
-static const struct store_counter counter = { counter_read, counter_increment, &mgr };
+static void catchup_arm(int64_t ms)
+{
+	struct itimerspec its = { .it_value = { ms / 1000, (ms % 1000) * 1000000 } };
+
+	if (catchup_fd >= 0 && timerfd_settime(catchup_fd, 0, &its, NULL) < 0)
+		log_err("cannot arm the counter retry: %s", strerror(errno));
+}
+
+/*
+ * The store kept a change whose counter step the hardware TPM refused: the
+ * rollback window (vtpmmgr(8)) is open until a retry succeeds, so retry
+ * soon rather than at the next change, which may be hours away.
+ */
+static void counter_behind(void *arg)
+{
+	(void)arg;
+	log_warn("the NV counter is one step behind the store: retrying in %d s",
+		 CATCHUP_FIRST_MS / 1000);
+	catchup_ms = CATCHUP_FIRST_MS;
+	catchup_arm(catchup_ms);
+}
+
+static void catchup_event(struct ev_loop *loop, int fd, int rev, void *arg)
+{
+	struct mgr *m = arg;
+	uint64_t ticks;
+
+	(void)loop;
+	(void)rev;
+	if (read(fd, &ticks, sizeof(ticks)) != (ssize_t)sizeof(ticks) || !m->st)
+		return;
+	if (store_catch_up(m->st) == 0)
+		return;
+	catchup_ms = catchup_ms * 2 > CATCHUP_MAX_MS ? CATCHUP_MAX_MS : catchup_ms * 2;
+	catchup_arm(catchup_ms);
+}
+
+static const struct store_counter counter = { counter_read, counter_increment, &mgr, counter_behind };
 
 static void signal_event(struct ev_loop *loop, int fd, int rev, void *arg)
 {
@@ -303,6 +346,9 @@ int main(int argc, char **argv)
 		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
 		goto out;
 	}
+	catchup_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (catchup_fd < 0)
+		goto out;
 	m->st = store_open(path, m->root, &counter);
 	if (!m->st)
 		goto out;
@@ -325,7 +371,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!m->loop || sigprocmask(SIG_BLOCK, &mask, NULL) < 0 ||
 	    (sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK)) < 0 ||
-	    ev_add(m->loop, sigfd, EV_READ, signal_event, m) < 0 || control_open(m) < 0)
+	    ev_add(m->loop, sigfd, EV_READ, signal_event, m) < 0 ||
+	    ev_add(m->loop, catchup_fd, EV_READ, catchup_event, m) < 0 || control_open(m) < 0)
 		goto out;
 	for (size_t i = 0; i < store_count(m->st); i++) {
 		const struct store_vtpm *v = store_at(m->st, i);
@@ -350,6 +397,8 @@ out:
 	explicit_bzero(m->root, sizeof(m->root));
 	if (sigfd >= 0)
 		close(sigfd);
+	if (catchup_fd >= 0)
+		close(catchup_fd);
 	if (m->datafd >= 0)
 		close(m->datafd);
 	ev_free(m->loop);

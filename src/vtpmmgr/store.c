@@ -231,11 +231,8 @@ static int commit(struct store *st, int (*fn)(struct store *, const void *), con
 	uint64_t next = st->version + 1;
 
 	/* never let the version run two ahead of the counter: that store would be refused */
-	if (st->ctr_behind) {
-		if (st->ctr->increment(st->ctr->arg, NULL) < 0)
-			return -1;
-		st->ctr_behind = false;
-	}
+	if (store_catch_up(st) < 0)
+		return -1;
 	if (exec(st, "BEGIN IMMEDIATE") < 0)
 		return -1;
 	if ((fn && fn(st, arg) < 0) || write_meta(st, next) < 0 || exec(st, "COMMIT") < 0) {
@@ -249,10 +246,27 @@ static int commit(struct store *st, int (*fn)(struct store *, const void *), con
 	if (st->ctr->increment(st->ctr->arg, NULL) < 0) {
 		log_err("store: the anti-rollback counter did not advance (version %llu)",
 			(unsigned long long)next);
-		/* the change is durable: report success, catch the counter up next time */
+		/*
+		 * The change is durable and a restart accepts it: report success
+		 * (a failure would be a lie), and have the counter caught up soon.
+		 */
 		st->ctr_behind = true;
+		if (st->ctr->behind)
+			st->ctr->behind(st->ctr->arg);
 		return 0;
 	}
+	return 0;
+}
+
+int store_catch_up(struct store *st)
+{
+	if (!st->ctr_behind)
+		return 0;
+	if (st->ctr->increment(st->ctr->arg, NULL) < 0)
+		return -1;
+	st->ctr_behind = false;
+	log_info("store: the anti-rollback counter has caught up with version %llu",
+		 (unsigned long long)st->version);
 	return 0;
 }
 

@@ -13,6 +13,10 @@
  * between the two leaves version = counter + 1, accepted on the next start
  * (and the counter caught up). In that one case the store just before the
  * interrupted commit would also pass, had it been put back before restart.
+ * A counter step the hardware TPM refuses (no crash) leaves the same state
+ * while the manager runs: the change is kept and acknowledged, no further
+ * change is committed until the counter has caught up, and the owner of the
+ * store is told (counter->behind) so that it retries (store_catch_up).
  */
 #ifndef VTPMMGR_STORE_H
 #define VTPMMGR_STORE_H
@@ -44,6 +48,8 @@ struct store_counter {
 	int (*read)(void *arg, uint64_t *value);
 	int (*increment)(void *arg, uint64_t *value);	/* value may be NULL */
 	void *arg;
+	/* optional: a committed change's counter step failed; call store_catch_up */
+	void (*behind)(void *arg);
 };
 
 struct store;
@@ -56,6 +62,8 @@ struct store;
 struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr);
 void store_close(struct store *st);
 uint64_t store_version(const struct store *st);
+/* Retries a failed counter step: 0 when the counter is (now) in step, else -1. */
+int store_catch_up(struct store *st);
 
 size_t store_count(const struct store *st);
 const struct store_vtpm *store_at(const struct store *st, size_t i);
