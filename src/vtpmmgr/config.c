@@ -126,12 +126,13 @@ void config_usage(void)
 	       "  --log FILE            log here instead of standard error\n"
 	       "  --pid FILE            write the pid once the control socket is ready\n"
 	       "  --new-store           begin an empty store where one was deleted\n"
+	       "  --adopt-counter N     accept a store behind the NV counter at N (recovery)\n"
 	       "  -h, --help\n", MGR_DEFAULT_COUNTER);
 }
 
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
-	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID, O_NEW_STORE };
+	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID, O_NEW_STORE, O_ADOPT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, O_DATA },
@@ -144,6 +145,7 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		{ "log", required_argument, NULL, O_LOG },
 		{ "pid", required_argument, NULL, O_PID },
 		{ "new-store", no_argument, NULL, O_NEW_STORE },
+		{ "adopt-counter", required_argument, NULL, O_ADOPT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -193,6 +195,18 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		case O_NEW_STORE:
 			c->new_store = true;
 			break;
+		case O_ADOPT: {
+			char *end;
+
+			errno = 0;
+			c->adopt_counter = strtoull(optarg, &end, 0);
+			if (errno || end == optarg || *end || c->adopt_counter == 0) {
+				fprintf(stderr, "vtpmmgr: --adopt-counter wants the counter's value, "
+					"as the refusal named it\n");
+				return -1;
+			}
+			break;
+		}
 		case O_PID:
 			if (set(&c->pid_file, optarg) < 0)
 				return -1;

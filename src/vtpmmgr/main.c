@@ -193,6 +193,41 @@ static int hash_file(const char *path, uint8_t out[CRYPTO_DIGEST_SIZE])
 	return rc;
 }
 
+/* The counter's own authValue, from the root secret; then the counter, defined if absent. */
+static int counter_prepare(struct mgr *m, uint64_t *value)
+{
+	uint8_t auth[HWTPM_SECRET_SIZE];
+
+	if (crypto_derive(m->root, "vtpmmgr NV counter auth v1", auth) < 0)
+		return -1;
+	hwtpm_counter_auth(m->hw, auth);
+	explicit_bzero(auth, sizeof(auth));
+	return hwtpm_counter_ensure(m->hw, m->cfg.counter_index, value);
+}
+
+/*
+ * A counter an older manager defined can be advanced by anyone with owner
+ * authorization. Once the store has verified against it, it is defined
+ * again, protected, and the store rebased onto its new (higher) value. A
+ * crash between the two leaves the counter ahead: RECOVERY in vtpmmgr(8).
+ */
+static int counter_migrate(struct mgr *m)
+{
+	uint64_t v;
+	int legacy = hwtpm_counter_legacy(m->hw, m->cfg.counter_index);
+
+	if (legacy <= 0)
+		return legacy;
+	log_warn("the NV counter 0x%08x is owner-writable (an older vtpmmgr's): defining it again, "
+		 "writable only by this manager", m->cfg.counter_index);
+	if (hwtpm_counter_recreate(m->hw, m->cfg.counter_index, &v) < 0 || store_rebase(m->st, v) < 0) {
+		log_err("could not re-create the NV counter 0x%08x; if the next start says the counter "
+			"is ahead, see RECOVERY in vtpmmgr(8)", m->cfg.counter_index);
+		return -1;
+	}
+	return 0;
+}
+
 /* True if name is the directory vtpms_state_dir gives a vTPM the store holds. */
 static bool known_state_dir(const struct store *st, const char *name)
 {
@@ -342,15 +377,15 @@ int main(int argc, char **argv)
 		rc = errno == EACCES ? EXIT_PCR : 1;
 		goto out;
 	}
-	if (hwtpm_counter_ensure(m->hw, m->cfg.counter_index, &ctr) < 0) {
+	if (counter_prepare(m, &ctr) < 0) {
 		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
 		goto out;
 	}
 	catchup_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (catchup_fd < 0)
 		goto out;
-	m->st = store_open(path, m->root, &counter);
-	if (!m->st)
+	m->st = store_open(path, m->root, &counter, m->cfg.adopt_counter);
+	if (!m->st || counter_migrate(m) < 0)
 		goto out;
 	if (unknown_state_dirs(m, m->st) != 0) {
 		log_err("refusing to start: vTPM state the store does not know (named above) would "

@@ -56,12 +56,17 @@ struct store;
 
 /*
  * Opens or creates the store at path. Refuses (NULL, errno ESTALE) a store
- * older than the counter, and (EBADMSG) one whose rows do not match its
- * sealed digest or that does not open under this root secret.
+ * older than the counter, unless the counter's value is adopt (an operator
+ * confirmed that this store is the latest: it is then rebased onto the
+ * counter), and (EBADMSG) one whose rows do not match its sealed digest or
+ * that does not open under this root secret. adopt 0: none.
  */
-struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr);
+struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr,
+			 uint64_t adopt);
 void store_close(struct store *st);
 uint64_t store_version(const struct store *st);
+/* Moves the version up to counter (a counter re-created higher): one commit, no step. */
+int store_rebase(struct store *st, uint64_t counter);
 /* Retries a failed counter step: 0 when the counter is (now) in step, else -1. */
 int store_catch_up(struct store *st);
 

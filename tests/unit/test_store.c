@@ -67,7 +67,7 @@ static int setup(void **state)
 	ctr_behind_calls = 0;
 	th_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	assert_non_null(st);
 	memset(v.uuid, 0x33, sizeof(v.uuid));
 	strcpy(v.group, "tenant-a");
@@ -122,12 +122,12 @@ static uint8_t *record_blob(int *n)
 
 static void expect_refused(void)
 {
-	assert_null(store_open(path, root, &ctr));
+	assert_null(store_open(path, root, &ctr, 0));
 }
 
 static void expect_opens(void)
 {
-	struct store *st = store_open(path, root, &ctr);
+	struct store *st = store_open(path, root, &ctr, 0);
 	const struct store_vtpm *v;
 
 	assert_non_null(st);
@@ -203,7 +203,7 @@ static void test_counter_step_refused(void **state)
 {
 	struct mgr_record rec = { .present = true, .seq = 10 };
 	uint8_t uuid[VTPM_UUID_SIZE];
-	struct store *st = store_open(path, root, &ctr);
+	struct store *st = store_open(path, root, &ctr, 0);
 	uint64_t v;
 
 	(void)state;
