@@ -112,6 +112,37 @@ static int load_file(struct mgr_config *c, const char *path, bool must_exist)
 	return rc;
 }
 
+/* --adopt-counter N: the counter's value as the refusal named it, never 0. */
+static int parse_adopt(const char *val, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(val, &end, 0);
+	if (errno || end == val || *end || *out == 0) {
+		fprintf(stderr, "vtpmmgr: --adopt-counter wants the counter's value, as the "
+			"refusal named it\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The vtpm binary beside our own, as installed and as built. */
+static int default_vtpm_binary(struct mgr_config *c)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 8);
+
+	if (n <= 0)
+		return 0;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return 0;
+	strcpy(slash + 1, "vtpm");
+	return set(&c->vtpm_binary, self);
+}
+
 void config_usage(void)
 {
 	printf("Usage: vtpmmgr [options]\n"
@@ -132,7 +163,8 @@ void config_usage(void)
 
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
-	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID, O_NEW_STORE, O_ADOPT };
+	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID,
+	       O_NEW_STORE, O_ADOPT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, O_DATA },
@@ -153,8 +185,6 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		[O_TCTI - O_DATA] = "tcti", [O_PCRS - O_DATA] = "pcrs",
 		[O_COUNTER - O_DATA] = "counter_index", [O_VTPM - O_DATA] = "vtpm_binary",
 		[O_DEV - O_DATA] = NULL, [O_LOG - O_DATA] = "log_file" };
-	char self[PATH_MAX];
-	ssize_t n;
 	int opt;
 
 	memset(c, 0, sizeof(*c));
@@ -164,17 +194,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;
-	/* the vtpm binary beside our own, as installed and as built */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 8);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			strcpy(slash + 1, "vtpm");
-			if (set(&c->vtpm_binary, self) < 0)
-				return -1;
-		}
-	}
+	if (default_vtpm_binary(c) < 0)
+		return -1;
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
@@ -195,18 +216,10 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		case O_NEW_STORE:
 			c->new_store = true;
 			break;
-		case O_ADOPT: {
-			char *end;
-
-			errno = 0;
-			c->adopt_counter = strtoull(optarg, &end, 0);
-			if (errno || end == optarg || *end || c->adopt_counter == 0) {
-				fprintf(stderr, "vtpmmgr: --adopt-counter wants the counter's value, "
-					"as the refusal named it\n");
+		case O_ADOPT:
+			if (parse_adopt(optarg, &c->adopt_counter) < 0)
 				return -1;
-			}
 			break;
-		}
 		case O_PID:
 			if (set(&c->pid_file, optarg) < 0)
 				return -1;

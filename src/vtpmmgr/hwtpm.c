@@ -870,7 +870,11 @@ static int hwtpm_nv_lookup(struct hwtpm *h, uint32_t index, bool *written)
 	Esys_Free(pub);
 	h->nv_index = index;
 	h->nv_tr = tr;
-	return Esys_TR_SetAuth(h->esys, tr, &h->nv_auth) == TSS2_RC_SUCCESS ? 0 : (errno = EIO, -1);
+	if (Esys_TR_SetAuth(h->esys, tr, &h->nv_auth) != TSS2_RC_SUCCESS) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 }
 
 static int hwtpm_nv_index_valid(uint32_t index)

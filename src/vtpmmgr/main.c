@@ -299,6 +299,33 @@ static int check_missing_store(struct mgr *m, const char *store_path)
 	return 0;
 }
 
+/*
+ * The counter (protected, migrated if an older manager made it), the store
+ * verified against it, and no vTPM state beside it that it does not know.
+ */
+static int open_store(struct mgr *m, const char *path)
+{
+	uint64_t ctr = 0;
+
+	if (counter_prepare(m, &ctr) < 0) {
+		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
+		return -1;
+	}
+	catchup_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (catchup_fd < 0)
+		return -1;
+	m->st = store_open(path, m->root, &counter, m->cfg.adopt_counter);
+	if (!m->st || counter_migrate(m) < 0)
+		return -1;
+	if (unknown_state_dirs(m, m->st) != 0) {
+		log_err("refusing to start: vTPM state the store does not know (named above) would "
+			"be overwritten by a vTPM created under its UUID; move it out of %s/vtpm",
+			m->cfg.data_dir);
+		return -1;
+	}
+	return 0;
+}
+
 static int write_pid(const char *path)
 {
 	char line[32];
@@ -312,7 +339,6 @@ int main(int argc, char **argv)
 	struct mgr *m = &mgr;
 	struct stat sb;
 	sigset_t mask;
-	uint64_t ctr = 0;
 	char path[4200];
 	int logfd = -1, sigfd = -1, rc = 1;
 	bool store_exists;
@@ -377,22 +403,8 @@ int main(int argc, char **argv)
 		rc = errno == EACCES ? EXIT_PCR : 1;
 		goto out;
 	}
-	if (counter_prepare(m, &ctr) < 0) {
-		log_err("cannot use the NV counter 0x%08x", m->cfg.counter_index);
+	if (open_store(m, path) < 0)
 		goto out;
-	}
-	catchup_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (catchup_fd < 0)
-		goto out;
-	m->st = store_open(path, m->root, &counter, m->cfg.adopt_counter);
-	if (!m->st || counter_migrate(m) < 0)
-		goto out;
-	if (unknown_state_dirs(m, m->st) != 0) {
-		log_err("refusing to start: vTPM state the store does not know (named above) would "
-			"be overwritten by a vTPM created under its UUID; move it out of %s/vtpm",
-			m->cfg.data_dir);
-		goto out;
-	}
 	if (hash_file(m->cfg.vtpm_binary, m->vtpm_hash) < 0) {
 		log_err("cannot read the vtpm executable %s", m->cfg.vtpm_binary);
 		goto out;
