@@ -60,7 +60,7 @@ static void setup(void)
 	th_mkdtemp(dir);
 	atexit(remove_dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	check(st != NULL, "create the store");
 	for (int i = 0; i < VTPMS; i++) {
 		struct store_vtpm v = { .tpm2 = true, .uid = 1000u + (uint32_t)i };
@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unlink(side);
 	}
 	counter = counter_at_rest;
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	if (!st) {
 		check(size > 2, "the unpatched store opens");
 		return 0;

@@ -127,6 +127,37 @@ static int load_file(struct mgr_config *c, const char *path, bool must_exist)
 	return rc;
 }
 
+/* --adopt-counter N: the counter's value as the refusal named it, never 0. */
+static int parse_adopt(const char *val, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(val, &end, 0);
+	if (errno || end == val || *end || *out == 0) {
+		fprintf(stderr, "vtpmmgr: --adopt-counter wants the counter's value, as the "
+			"refusal named it\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The vtpm binary beside our own, as installed and as built. */
+static int default_vtpm_binary(struct mgr_config *c)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 8);
+
+	if (n <= 0 || (size_t)n >= sizeof(self) - 8)	/* none, or truncated: no room for "vtpm" */
+		return 0;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return 0;
+	strcpy(slash + 1, "vtpm");
+	return set(&c->vtpm_binary, self);
+}
+
 void config_usage(void)
 {
 	printf("Usage: vtpmmgr [options]\n"
@@ -141,12 +172,15 @@ void config_usage(void)
 	       "  --dev                 NOT SECURE: a software TPM stands in for the hardware\n"
 	       "  --log FILE            log here instead of standard error\n"
 	       "  --pid FILE            write the pid once the control socket is ready\n"
+	       "  --new-store           begin an empty store where one was deleted\n"
+	       "  --adopt-counter N     accept a store behind the NV counter at N (recovery)\n"
 	       "  -h, --help\n", MGR_DEFAULT_COUNTER, MGR_DEFAULT_STATE_MAX);
 }
 
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
-	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID, O_STATE_MAX };
+	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID,
+	       O_STATE_MAX, O_NEW_STORE, O_ADOPT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, O_DATA },
@@ -159,6 +193,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		{ "log", required_argument, NULL, O_LOG },
 		{ "pid", required_argument, NULL, O_PID },
 		{ "vtpm-state-max", required_argument, NULL, O_STATE_MAX },
+		{ "new-store", no_argument, NULL, O_NEW_STORE },
+		{ "adopt-counter", required_argument, NULL, O_ADOPT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -167,8 +203,6 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		[O_COUNTER - O_DATA] = "counter_index", [O_VTPM - O_DATA] = "vtpm_binary",
 		[O_DEV - O_DATA] = NULL, [O_LOG - O_DATA] = "log_file", [O_PID - O_DATA] = NULL,
 		[O_STATE_MAX - O_DATA] = "vtpm_state_max" };
-	char self[PATH_MAX];
-	ssize_t n;
 	int opt;
 
 	memset(c, 0, sizeof(*c));
@@ -179,17 +213,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;
-	/* the vtpm binary beside our own, as installed and as built */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 8);
-	if (n > 0 && (size_t)n < sizeof(self) - 8) {	/* not truncated, room for "vtpm" */
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			strcpy(slash + 1, "vtpm");
-			if (set(&c->vtpm_binary, self) < 0)
-				return -1;
-		}
-	}
+	if (default_vtpm_binary(c) < 0)
+		return -1;
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
@@ -206,6 +231,13 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 			break;
 		case O_DEV:
 			c->dev = true;
+			break;
+		case O_NEW_STORE:
+			c->new_store = true;
+			break;
+		case O_ADOPT:
+			if (parse_adopt(optarg, &c->adopt_counter) < 0)
+				return -1;
 			break;
 		case O_PID:
 			if (set(&c->pid_file, optarg) < 0)

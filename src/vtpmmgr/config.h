@@ -42,6 +42,8 @@ struct mgr_config {
 	char *log_file;
 	char *pid_file;
 	bool dev;		/* software stand-in for the hardware TPM */
+	bool new_store;		/* --new-store: an empty store where one was deleted */
+	uint64_t adopt_counter;	/* --adopt-counter: confirmed counter value, or 0 */
 	bool help;
 };
 

@@ -12,12 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "pidrec.h"
 #include "sock.h"
 
 #define DEVTPM_READY_MS	5000
@@ -40,13 +42,16 @@ static char *fmt(const char *f, ...)
 /* args: --tpmstate, --server, --ctrl and --log values */
 static pid_t spawn(char *const args[4])
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 
 	if (pid == 0) {
 		sigset_t none;
 
 		sigemptyset(&none);
 		sigprocmask(SIG_SETMASK, &none, NULL);
+		/* a killed manager takes its stand-in along (also if it died before this line) */
+		if (prctl(PR_SET_PDEATHSIG, SIGTERM) < 0 || getppid() != parent)
+			_exit(127);
 		close_range(3, ~0u, 0);
 		execlp("swtpm", "swtpm", "socket", "--tpm2", "--tpmstate", args[0], "--server", args[1],
 		       "--ctrl", args[2], "--flags", "not-need-init,startup-clear", "--log", args[3],
@@ -94,6 +99,9 @@ pid_t devtpm_start(int datafd, const char *data_dir, const char *run_dir, char *
 	    (mkdirat(datafd, DEVTPM_DIR, 0700) < 0 && errno != EEXIST))
 		goto out;
 	pid = spawn(args);
+	/* found and stopped by the next manager's pidrec_sweep, should this one die oddly */
+	if (pid > 0 && pidrec_add(datafd, PIDREC_STAND_IN, pid, getuid()) < 0)
+		log_warn("--dev: cannot record the stand-in's pid: %s", strerror(errno));
 	if (pid > 0)
 		pid = wait_ready(pid, sock);
 	if (pid > 0) {

@@ -145,7 +145,8 @@ static int stop_one(const char *name, pid_t pid, unsigned long long start, uid_t
 		close(pfd);
 		return 0;
 	}
-	log_warn("vtpm %s (pid %d, uid %u) outlived an earlier manager: stopping it", name, (int)pid,
+	log_warn("%s %s (pid %d, uid %u) outlived an earlier manager: stopping it",
+		 strcmp(name, PIDREC_STAND_IN) ? "vtpm" : "--dev: the stand-in swtpm", name, (int)pid,
 		 (unsigned)uid);
 	if (syscall(SYS_pidfd_send_signal, pfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH) {
 		close(pfd);

@@ -15,6 +15,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* The record name of --dev's stand-in swtpm (devtpm.c); every other name is a vTPM's UUID. */
+#define PIDREC_STAND_IN	"dev-tpm"
+
 /* Records the vtpm just forked for vTPM name (a UUID), to run as uid. 0 or -1. */
 int pidrec_add(int datafd, const char *name, pid_t pid, uid_t uid);
 /* Drops the record of name, once its process is reaped. */

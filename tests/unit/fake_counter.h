@@ -29,6 +29,6 @@ static inline int fake_counter_increment(void *arg, uint64_t *value)
 }
 
 /* A store_counter over the uint64_t variable var (static storage). */
-#define FAKE_COUNTER(var) { fake_counter_read, fake_counter_increment, &(var) }
+#define FAKE_COUNTER(var) { fake_counter_read, fake_counter_increment, &(var), NULL }
 
 #endif

@@ -31,7 +31,7 @@ static int setup(void **state)
 	counter = 0;
 	th_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	return st ? 0 : -1;
 }
 
