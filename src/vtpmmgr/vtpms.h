@@ -41,6 +41,11 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 /* Reaps exited children (SIGCHLD) and reports them. */
 void vtpms_reap(struct mgr *m);
 void vtpms_stop_all(struct mgr *m);
+/*
+ * Removes the socket files at a stopped vTPM's paths (left by a manager
+ * that was killed), unless a running vTPM uses them.
+ */
+void vtpms_remove_sockets(struct mgr *m, const struct store_vtpm *v);
 /* The state directory of a vTPM under the data directory. */
 void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n);
 
