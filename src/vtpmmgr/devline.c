@@ -99,13 +99,11 @@ static const char *parse_channel(struct devline_listen *l, const char *key, cons
 	return NULL;
 }
 
-/* Copies an owner (uid= or gid=) given once. */
-static const char *parse_owner(char *dst, size_t n, const char *val)
+/* Copies a setting that may be given once. */
+static const char *set_once(char *dst, size_t n, const char *val)
 {
 	if (*dst)
 		return "given twice";
-	if (!safe_id(val))
-		return "expected a number up to 4294967294 or a name (letters, digits, ._-; at most 32)";
 	snprintf(dst, n, "%s", val);
 	return NULL;
 }
@@ -114,13 +112,11 @@ static const char *parse_owner(char *dst, size_t n, const char *val)
 static const char *parse_option(struct devline *d, const char *key, const char *val, bool *mode_set)
 {
 	if (!strcmp(key, "binary")) {
-		if (!safe_path(val))
-			return PATH_RULE;
-		snprintf(d->binary, sizeof(d->binary), "%s", val);
+		return safe_path(val) ? set_once(d->binary, sizeof(d->binary), val) : PATH_RULE;
 	} else if (!strcmp(key, "flags")) {
 		if (strcmp(val, "startup-clear") && strcmp(val, "startup-state") && strcmp(val, "startup-none"))
 			return "expected startup-clear, startup-state or startup-none";
-		snprintf(d->flags, sizeof(d->flags), "%s", val);
+		return set_once(d->flags, sizeof(d->flags), val);
 	} else if (!strcmp(key, "mode")) {
 		if (*mode_set)
 			return "given twice";
@@ -128,10 +124,11 @@ static const char *parse_option(struct devline *d, const char *key, const char *
 		if (d->mode < 0)
 			return "expected octal permission bits, at most 0777";
 		*mode_set = true;
-	} else if (!strcmp(key, "uid")) {
-		return parse_owner(d->uid, sizeof(d->uid), val);
-	} else if (!strcmp(key, "gid")) {
-		return parse_owner(d->gid, sizeof(d->gid), val);
+	} else if (!strcmp(key, "uid") || !strcmp(key, "gid")) {
+		if (!safe_id(val))
+			return "expected a number up to 4294967294 or a name (letters, digits, ._-; at most 32)";
+		return !strcmp(key, "uid") ? set_once(d->uid, sizeof(d->uid), val)
+					   : set_once(d->gid, sizeof(d->gid), val);
 	} else {
 		return "unknown setting (server|ctrl=unix:/path, server=tcp:PORT, tpmif=/path, mssim=PORT, "
 		       "flags=startup-clear|startup-state|startup-none, binary=/path, mode=0600, "

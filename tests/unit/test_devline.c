@@ -70,6 +70,9 @@ static void test_bad_values(void **state)
 	assert_int_equal(parse("server"), -1);
 	assert_int_equal(parse("bogus=1"), -1);
 	assert_int_equal(parse("insecure-tcp=yes"), -1);
+	/* a setting given twice is refused, not overwritten */
+	assert_int_equal(parse("flags=startup-clear,flags=startup-none"), -1);
+	assert_int_equal(parse("binary=/usr/sbin/vtpm,binary=/usr/sbin/v"), -1);
 }
 
 /* The control channel is Unix-only; TCP data and mssim need insecure-tcp. */
