@@ -130,7 +130,7 @@ $(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(BUILD)/libvtpmd.a $(BUILD)/libv
 # libFuzzer targets: clang only, with ASan+UBSan; built by `make fuzz`.
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Ilib -Iinclude -Isrc/vtpm -fsanitize=fuzzer,address,undefined
 # Targets of manager code link the manager's sources and libraries instead.
-FUZZ_MGR_BIN := $(BUILD)/fuzz/fuzz_hwtpm $(BUILD)/fuzz/fuzz_store
+FUZZ_MGR_BIN := $(BUILD)/fuzz/fuzz_hwtpm $(BUILD)/fuzz/fuzz_store $(BUILD)/fuzz/fuzz_devline
 $(filter-out $(FUZZ_MGR_BIN),$(FUZZ_BIN)): $(BUILD)/fuzz/%: fuzz/%.c $(LIB_SRC) $(VTPM_SRC)
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZ_FLAGS) $^ $(VTPM_LIBS) -o $@

@@ -105,9 +105,10 @@ static bool safe_word(const char *s, size_t max)
 /* Appends one vTPM as a JSON object, member key (NULL: an array element). */
 static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_jw *w, const char *key)
 {
-	char u[37];
+	char u[37], err[256];
 	pid_t pid = 0;
 	bool running = vtpms_running(m, v->uuid, &pid);
+	struct devline dl;
 
 	store_uuid_format(v->uuid, u);
 	ctlmsg_jw_open(w, key, '{');
@@ -119,6 +120,8 @@ static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_j
 	ctlmsg_jw_i64(w, "pid", running ? (int64_t)pid : 0);
 	ctlmsg_jw_bool(w, "autostart", v->flags & STORE_FLAG_AUTOSTART);
 	ctlmsg_jw_str(w, "device", v->config);
+	ctlmsg_jw_bool(w, "insecure_tcp", devline_parse(v->config, &dl, err, sizeof(err)) == 0 &&
+					      devline_has_tcp(&dl));
 	ctlmsg_jw_u64(w, "state_seq", v->rec[VTPM_BLOB_PERMANENT - 1].seq);
 	ctlmsg_jw_close(w, '{');
 }
@@ -173,7 +176,8 @@ static void do_create(struct ctl_conn *c, const struct ctlmsg_req *r)
 				return reply_err(c, "group: lower-case letters, digits, - and _");
 			snprintf(v.group, sizeof(v.group), "%s", val);
 		} else if (!strcmp(tok, "dev")) {
-			if (strlen(val) > STORE_CONFIG_MAX || devline_parse(val, &dl, err, sizeof(err)) < 0)
+			if (strlen(val) > STORE_CONFIG_MAX || devline_parse(val, &dl, err, sizeof(err)) < 0 ||
+			    devline_check(&dl, err, sizeof(err)) < 0)
 				return reply_err(c, strlen(val) > STORE_CONFIG_MAX ? "device line too long" : err);
 			snprintf(v.config, sizeof(v.config), "%s", val);
 		} else {
@@ -281,6 +285,7 @@ static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 	if (vtpms_running(c->m, v->uuid, NULL))
 		return reply_err(c, "stop it first");
 	memcpy(uuid, v->uuid, sizeof(uuid));
+	vtpms_remove_sockets(c->m, v);
 	/* the key goes first: from here the state files can never be read again */
 	if (store_remove(c->m->st, uuid) < 0)
 		return reply_err(c, "cannot remove the vTPM from the store");

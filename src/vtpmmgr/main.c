@@ -249,7 +249,7 @@ static int counter_migrate(struct mgr *m)
 	return 0;
 }
 
-/* True if name is the directory vtpms_state_dir gives a vTPM the store holds. */
+/* True if name is the state directory (vtpms_state_name) of a vTPM the store holds. */
 static bool known_state_dir(const struct store *st, const char *name)
 {
 	uint8_t uuid[VTPM_UUID_SIZE];

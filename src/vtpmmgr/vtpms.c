@@ -44,6 +44,8 @@ struct inst {
 	void *exit_arg;
 	vtpms_ready_cb ready_cb;	/* someone waits for it to come up */
 	void *ready_arg;
+	struct devline dl;		/* its listeners: the socket files go when it exits */
+	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
 	uint8_t rsp[MGRMSG_MAX];
 };
 
@@ -78,6 +80,7 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 static void inst_free(struct inst *i)
 {
 	tpmback_free(i->tb);
+	devline_unlink(&i->dl, i->files);
 	LIST_REMOVE(i, link);
 	explicit_bzero(i->rsp, sizeof(i->rsp));
 	free(i);
@@ -111,6 +114,30 @@ static void closed(void *arg, struct tpmback *tb)
 }
 
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
+
+/* True (err says why) when a running vTPM listens on one of d's socket paths. */
+static bool path_in_use(struct mgr *m, const struct devline *d, char *err, size_t errlen)
+{
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link) {
+		if (devline_share_path(d, &i->dl)) {
+			snprintf(err, errlen, "a socket path of its device line is in use by vTPM %s", i->name);
+			return true;
+		}
+	}
+	return false;
+}
+
+void vtpms_remove_sockets(struct mgr *m, const struct store_vtpm *v)
+{
+	struct devline d;
+	char err[256];
+
+	if (!find(m, v->uuid) && devline_parse(v->config, &d, err, sizeof(err)) == 0 &&
+	    !path_in_use(m, &d, err, sizeof(err)))
+		devline_unlink(&d, NULL);
+}
 
 /* chown of a state directory and the files in it (it holds no subdirectories) */
 static int chown_tree(int dfd, uid_t uid)
@@ -233,6 +260,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 {
 	char err[256], name[37];
 	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd;
+	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
 	struct launch l;
 	struct devline d;
 	struct inst *i;
@@ -243,7 +271,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		return -1;
 	}
 	store_uuid_format(v->uuid, name);
-	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
+	if (devline_parse(v->config, &d, err, sizeof(err)) < 0 || path_in_use(m, &d, err, sizeof(err))) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
@@ -254,10 +282,14 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	if (statefd < 0)
 		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
-	if (devline_listen(&d, lfds) < 0) {
+	if (devline_listen(&d, lfds, files, err, sizeof(err)) < 0) {
+		log_err("vtpm %s: %s", name, err);
 		close(statefd);
 		return -1;
 	}
+	if (devline_has_tcp(&d))
+		log_warn("vtpm %s: insecure-tcp: its TCP endpoints on 127.0.0.1 are open to every "
+			 "local user", name);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail_lfds;
 	i = calloc(1, sizeof(*i));
@@ -282,6 +314,8 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
 	snprintf(i->binary, sizeof(i->binary), "%s", l.argv[0]);
+	i->dl = d;
+	memcpy(i->files, files, sizeof(i->files));
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
 	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (!i->tb) {
@@ -300,6 +334,7 @@ fail_sv:
 fail_lfds:
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
+	devline_unlink(&d, files);
 	close(statefd);
 	return -1;
 }

@@ -46,5 +46,10 @@ void vtpms_stop_all(struct mgr *m);
 #define VTPMS_STATE_NAME_SIZE	(sizeof(VTPMS_STATE_PARENT "/") + 36)
 /* The state directory of a vTPM, relative to the data directory's descriptor. */
 void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE]);
+/*
+ * Removes the socket files at a stopped vTPM's paths (left by a manager
+ * that was killed), unless a running vTPM uses them.
+ */
+void vtpms_remove_sockets(struct mgr *m, const struct store_vtpm *v);
 
 #endif
