@@ -72,6 +72,8 @@ static void setup(void)
 	struct store *st;
 
 	log_init("fuzz_store", NULL, open("/dev/null", O_WRONLY | O_CLOEXEC), LOG_ERR);
+	if (access("/dev/shm", W_OK) == 0)
+		setenv("TMPDIR", "/dev/shm", 1);
 	th_mkdtemp(dir);
 	atexit(remove_dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
