@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mgr.sh"
 
-HANG=60	# seconds before a hang is called one (a working refusal takes well under 1 s)
+HANG=${FIFO_HANG:-60}	# seconds before a hang is called one (a working refusal takes well under 1 s)
 
 # no_hang WHAT RC: RC is the exit status of `timeout HANG ...`.
 no_hang() {
