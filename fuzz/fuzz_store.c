@@ -5,8 +5,9 @@
  * the sealed meta row, reached through store_open), whose input is a
  * database file on disk the manager does not trust. Once per process, the
  * real encoder (store_add, store_put_record) writes a store of two vTPMs
- * with records (in memory, see below); each input patches that image: bytes 0-1 are a big-endian offset, the rest is written there (the
- * file grows if the patch runs past its end). The patched file is opened
+ * with records (in memory, see below); each input patches that image:
+ * bytes 0-1 are a big-endian offset, the rest is written there (the image
+ * grows if the patch runs past its end). The patched image is opened
  * with the same root key and a stand-in monotonic counter at the value the
  * store left it. An open that succeeds must hold at most the two vTPMs, each
  * with a group and device line within their caps; an unpatched file must
