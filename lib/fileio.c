@@ -14,16 +14,41 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+int file_open_regular(int dirfd, const char *name, bool follow)
+{
+	struct stat st;
+	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | (follow ? 0 : O_NOFOLLOW));
+
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EBADMSG;
+		return -1;
+	}
+	return fd;
+}
+
+int file_check_regular(int dirfd, const char *name)
+{
+	int fd = file_open_regular(dirfd, name, false);
+
+	if (fd < 0)
+		return errno == ENOENT ? 1 : -1;
+	close(fd);
+	return 0;
+}
+
 int file_read(int dirfd, const char *name, size_t max, uint8_t **out, size_t *len)
 {
 	struct stat st;
 	uint8_t *p;
 	size_t got = 0;
-	int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int fd = file_open_regular(dirfd, name, false);
 
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > max) {
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size > max) {
 		close(fd);
 		errno = EBADMSG;
 		return -1;
@@ -49,6 +74,11 @@ int file_read(int dirfd, const char *name, size_t max, uint8_t **out, size_t *le
 	*out = p;
 	*len = got;
 	return 0;
+}
+
+const char *file_strerror(int e)
+{
+	return e == EBADMSG ? "not a regular file, or too large" : strerror(e);
 }
 
 /* fsyncs the directory that holds name (relative to dirfd, or a path with dirlen bytes of directory). */
@@ -80,7 +110,12 @@ int file_write_durable(int dirfd, const char *name, const uint8_t *data, size_t 
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+	/*
+	 * A fresh file, never one found at the temp name: a FIFO left there
+	 * would block the open, a hard link would be written through.
+	 */
+	(void)unlinkat(dirfd, tmp, 0);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
 	if (fd < 0)
 		return -1;
 	for (size_t off = 0; off < len;) {

@@ -77,6 +77,23 @@ static int name_type(const char *name)
 	return 0;
 }
 
+/*
+ * file_read, with a refusal named in the log (ENOENT stays silent: absence
+ * is a normal answer). A FIFO or other special file planted in a state
+ * file's place is refused here without blocking.
+ */
+static int read_state(struct nv *nv, const char *fname, size_t max, uint8_t **file, size_t *flen)
+{
+	if (file_read(nv->dirfd, fname, max, file, flen) == 0)
+		return 0;
+	int e = errno;
+
+	if (e != ENOENT)
+		log_err("state file %s/%s unreadable: %s", nv->dir, fname, file_strerror(e));
+	errno = e;
+	return -1;
+}
+
 /* slot < 0: the plain file name */
 static const char *file_name(struct nv *nv, const char *name, int slot, char *out, size_t n)
 {
@@ -250,7 +267,7 @@ static int swtpm_import(struct nv *nv, const char *name, uint8_t **data, uint32_
 	int rc = -1;
 
 	snprintf(fname, sizeof(fname), "%s-00.%s", nv->tpm2 ? "tpm2" : "tpm", name);
-	if (file_read(nv->dirfd, fname, 10 + 6 + NV_BLOB_MAX, &file, &flen) < 0)
+	if (read_state(nv, fname, 10 + 6 + NV_BLOB_MAX, &file, &flen) < 0)
 		return errno == ENOENT ? 1 : -1;
 	buf_init_read(&b, file, flen);
 	uint8_t version = buf_get_u8(&b);
@@ -286,13 +303,9 @@ static int plain_load(struct nv *nv, const char *name, int type, uint8_t **data,
 	size_t flen;
 	struct buf b;
 
-	if (file_read(nv->dirfd, file_name(nv, name, -1, fname, sizeof(fname)),
-		      NV_HDR_SIZE + NV_BLOB_MAX + CRYPTO_DIGEST_SIZE, &file, &flen) < 0) {
-		if (errno == ENOENT)
-			return swtpm_import(nv, name, data, len);
-		log_err("state file %s unreadable: %s", fname, strerror(errno));
-		return -1;
-	}
+	if (read_state(nv, file_name(nv, name, -1, fname, sizeof(fname)),
+		       NV_HDR_SIZE + NV_BLOB_MAX + CRYPTO_DIGEST_SIZE, &file, &flen) < 0)
+		return errno == ENOENT ? swtpm_import(nv, name, data, len) : -1;
 	buf_init_read(&b, file, flen);
 	buf_get_bytes(&b, magic, sizeof(magic));
 	uint16_t format = buf_get_u16(&b);
@@ -376,8 +389,8 @@ static int sealed_locate(struct nv *nv, const char *name, int type, struct mgr_r
 		return 0;
 	}
 	for (int s = 0; s < 2 && found == SLOT_NONE; s++) {
-		if (file_read(nv->dirfd, file_name(nv, name, s, fname, sizeof(fname)), NV_FILE_MAX,
-			      &file, &flen) < 0)
+		if (read_state(nv, file_name(nv, name, s, fname, sizeof(fname)), NV_FILE_MAX,
+			       &file, &flen) < 0)
 			continue;
 		if (crypto_sha256(file, flen, digest) == 0 &&
 		    memcmp(digest, rec->digest, CRYPTO_DIGEST_SIZE) == 0)
@@ -410,8 +423,8 @@ static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data
 		rc = 1;
 		goto out;
 	}
-	if (file_read(nv->dirfd, file_name(nv, name, nv->slot[type - 1], fname, sizeof(fname)),
-		      NV_FILE_MAX, &file, &flen) < 0)
+	if (read_state(nv, file_name(nv, name, nv->slot[type - 1], fname, sizeof(fname)),
+		       NV_FILE_MAX, &file, &flen) < 0)
 		goto out;
 	buf_init_read(&b, file, flen);
 	buf_get_bytes(&b, magic, sizeof(magic));

@@ -7,12 +7,15 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "fileio.h"
 
 static int set(char **dst, const char *v)
 {
@@ -97,14 +100,25 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 
 static int load_file(struct mgr_config *c, const char *path, bool must_exist)
 {
-	FILE *f = fopen(path, "re");
+	/*
+	 * The operator's file: a symlink is followed, a FIFO or device refused
+	 * (a FIFO would block the start for good); -c /dev/null says "no file".
+	 */
+	int fd = strcmp(path, "/dev/null") == 0 ? -2 : file_open_regular(AT_FDCWD, path, true);
+	FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 	char line[1024], where[PATH_MAX + 16];
 	int n = 0, rc = 0;
 
+	if (fd == -2)
+		return 0;
 	if (!f) {
-		if (errno == ENOENT && !must_exist)
+		int e = errno;
+
+		if (fd >= 0)
+			close(fd);
+		if (e == ENOENT && !must_exist)
 			return 0;
-		fprintf(stderr, "vtpmmgr: cannot read %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "vtpmmgr: cannot read %s: %s\n", path, file_strerror(e));
 		return -1;
 	}
 	while (rc == 0 && fgets(line, sizeof(line), f)) {

@@ -34,8 +34,16 @@ static int write_seal(struct hwtpm *hw, int datafd, const char *name,
 static int try_unseal(struct hwtpm *hw, int datafd, const char *name, uint8_t root[HWTPM_SECRET_SIZE],
 		      struct hwtpm_pcrsel *mismatch, uint8_t **blob, size_t *len)
 {
-	if (file_read(datafd, name, SEAL_FILE_MAX, blob, len) < 0)
-		return errno == ENOENT ? 1 : -1;
+	if (file_read(datafd, name, SEAL_FILE_MAX, blob, len) < 0) {
+		if (errno == ENOENT)
+			return 1;
+		/* a FIFO or device in its place is refused at once, never waited on */
+		int e = errno;
+
+		log_err("seal file %s unreadable: %s", name, file_strerror(e));
+		errno = e;
+		return -1;
+	}
 	return hwtpm_unseal(hw, *blob, *len, root, mismatch);
 }
 

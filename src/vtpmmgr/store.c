@@ -12,6 +12,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 
 #include "buf.h"
 #include "crypto.h"
+#include "fileio.h"
 #include "log.h"
 #include "secmem.h"
 
@@ -611,8 +613,17 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 	side_files(path, wal, shm, had);
 	if (crypto_derive(root, "vtpmmgr store key v1", st->key) < 0)
 		goto fail;
+	/* SQLite would block on a FIFO in any of its files' places: refuse those first */
+	for (int i = 0; i < 3; i++) {
+		const char *f = i == 0 ? path : i == 1 ? wal : shm;
+
+		if (file_check_regular(AT_FDCWD, f) < 0) {
+			log_err("store: %s: %s", f, file_strerror(errno));
+			goto fail;
+		}
+	}
 	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-				   SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+				   SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
 		log_err("store: cannot open %s", path);
 		errno = EIO;
 		goto fail;
