@@ -26,7 +26,7 @@
 #define PIDREC_DIR	"pids"
 #define PIDREC_MAX	160	/* one record line; also caps what is read of /proc files */
 #define BOOT_ID_LEN	36
-#define SWEEP_WAIT_MS	5000
+#define SWEEP_WAIT_MS	30000	/* SIGKILL always ends it; a loaded host may take its time */
 
 /* Up to n - 1 bytes of a small file (a /proc entry or a record), NUL-terminated. */
 static int read_small(int dirfd, const char *path, char *out, size_t n)
