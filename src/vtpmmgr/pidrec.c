@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@
 #define PIDREC_DIR	"pids"
 #define PIDREC_MAX	160	/* one record line; also caps what is read of /proc files */
 #define BOOT_ID_LEN	36
-#define SWEEP_WAIT_MS	5000
+#define SWEEP_WAIT_MS	30000	/* SIGKILL always ends it; a loaded host may take its time */
 
 /* Up to n - 1 bytes of a small file (a /proc entry or a record), NUL-terminated. */
 static int read_small(int dirfd, const char *path, char *out, size_t n)
@@ -55,7 +56,8 @@ static int boot_id(char out[BOOT_ID_LEN + 1])
 	return 0;
 }
 
-unsigned long long pidrec_start_time(pid_t pid)
+/* The start time of pid in clock ticks since boot, or 0 if it is gone. */
+static unsigned long long pidrec_start_time(pid_t pid)
 {
 	char path[32], buf[1024], *p;
 	unsigned long long start = 0;
@@ -90,7 +92,8 @@ static int proc_uid(pid_t pid, uid_t *uid)
 	return 0;
 }
 
-bool pidrec_matches(pid_t pid, unsigned long long start_ticks, uid_t uid)
+/* pid runs, started at start_ticks (this boot) and runs as uid: the process a record was made for. */
+static bool pidrec_matches(pid_t pid, unsigned long long start_ticks, uid_t uid)
 {
 	uid_t u;
 

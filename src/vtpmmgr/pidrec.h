@@ -12,7 +12,6 @@
 #ifndef VTPMMGR_PIDREC_H
 #define VTPMMGR_PIDREC_H
 
-#include <stdbool.h>
 #include <sys/types.h>
 
 /* The record name of --dev's stand-in swtpm (devtpm.c); every other name is a vTPM's UUID. */
@@ -22,13 +21,6 @@
 int pidrec_add(int datafd, const char *name, pid_t pid, uid_t uid);
 /* Drops the record of name, once its process is reaped. */
 void pidrec_drop(int datafd, const char *name);
-/*
- * True when the running process pid started at start_ticks (since this
- * boot) and runs as uid: the process a record was made for.
- */
-bool pidrec_matches(pid_t pid, unsigned long long start_ticks, uid_t uid);
-/* The start time of pid in clock ticks since boot, or 0 if it is gone. */
-unsigned long long pidrec_start_time(pid_t pid);
 /*
  * At manager start, under the data directory's lock: every recorded vtpm
  * still running is killed (SIGKILL through a pidfd) and waited for; every
