@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "engine.h"
 #include "log.h"
 #include "sock.h"
@@ -27,6 +28,7 @@ struct frontend {
 struct tpmif_server {
 	struct ev_loop *loop;
 	int lfd;
+	struct acceptor acc;	/* pauses when out of fds, caps frontends */
 	char *path;
 	struct frontend *frontends;
 	uint8_t err[TPM_HDR_SIZE];
@@ -43,6 +45,7 @@ static void unlink_frontend(struct frontend *f)
 	if (f->next)
 		f->next->prev = f->prev;
 	free(f);
+	acceptor_closed(&ts->acc);
 }
 
 static void handle(void *arg, const uint8_t *req, size_t len, uint8_t loc, bool bad,
@@ -67,34 +70,31 @@ static void closed(void *arg, struct tpmback *tb)
 
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
 
-static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
+/* A new frontend; see acceptor_cb for who closes cfd. */
+static int take_frontend(void *arg, int cfd)
 {
 	struct tpmif_server *ts = arg;
-	struct frontend *f;
-	int cfd = sock_accept(fd);
+	struct frontend *f = calloc(1, sizeof(*f));
 
-	(void)loop;
-	(void)rev;
-	if (cfd < 0)
-		return;
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		close(cfd);
-		return;
-	}
+	if (!f)
+		return -1;
 	f->ts = ts;
 	f->tb = tpmback_new(ts->loop, cfd, &ops, f);
 	if (!f->tb) {
+		/* tpmback_new closed cfd: it was taken, and is gone */
 		free(f);
-		return;
+		acceptor_closed(&ts->acc);
+		return 0;
 	}
 	f->next = ts->frontends;
 	if (ts->frontends)
 		ts->frontends->prev = f;
 	ts->frontends = f;
+	return 0;
 }
 
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode)
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
+				      unsigned max)
 {
 	struct tpmif_server *ts = calloc(1, sizeof(*ts));
 
@@ -107,7 +107,8 @@ struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, in
 		ts->path = strdup(path);
 		ts->lfd = ts->path ? sock_listen_unix(path, mode >= 0 ? mode : 0770) : -1;
 	}
-	if (ts->lfd < 0 || ev_add(loop, ts->lfd, EV_READ, accept_event, ts) < 0) {
+	ts->acc.fd = -1;
+	if (ts->lfd < 0 || acceptor_start(&ts->acc, loop, ts->lfd, max, "tpmif", take_frontend, ts) < 0) {
 		log_err("cannot listen for tpmif frontends on %s: %s", path ? path : "the fd handed in",
 			strerror(errno));
 		tpmif_server_free(ts);
@@ -126,8 +127,8 @@ void tpmif_server_free(struct tpmif_server *ts)
 		tpmback_free(f->tb);
 		unlink_frontend(f);
 	}
+	acceptor_stop(&ts->acc);
 	if (ts->lfd >= 0) {
-		ev_del(ts->loop, ts->lfd);
 		close(ts->lfd);
 		if (ts->path)
 			(void)unlink(ts->path);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * config: "key = value" lines, '#' comments. Keys: data_dir, run_dir, tcti,
- * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file.
+ * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file,
+ * control_max_connections, vtpm_max_connections.
  */
 #include "config.h"
+
+#include "acceptor.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -73,6 +76,9 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_base);
 	if (!strcmp(key, "vtpm_uid_count"))
 		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_count);
+	if (!strcmp(key, "control_max_connections") || !strcmp(key, "vtpm_max_connections"))
+		return parse_u32(where, key, val, 0, ACCEPTOR_MAX_LIMIT, "a number from 0 (no cap) to 65536",
+				 key[0] == 'c' ? &c->control_max_connections : &c->vtpm_max_connections);
 	if (!strcmp(key, "counter_index"))
 		return parse_u32(where, key, val, 0x01000000, 0x01ffffff, "an NV index 0x01xxxxxx",
 				 &c->counter_index);
@@ -157,6 +163,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 	c->counter_index = MGR_DEFAULT_COUNTER;
 	c->uid_base = MGR_DEFAULT_UID_BASE;
 	c->uid_count = MGR_DEFAULT_UID_COUNT;
+	c->control_max_connections = MGR_DEFAULT_CONTROL_MAX;
+	c->vtpm_max_connections = MGR_DEFAULT_VTPM_MAX;
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;

@@ -21,6 +21,8 @@
 #define MGR_DEFAULT_COUNTER	0x01500110u
 #define MGR_DEFAULT_UID_BASE	400000u
 #define MGR_DEFAULT_UID_COUNT	65536u
+#define MGR_DEFAULT_CONTROL_MAX	256u	/* control clients at once (a start or stop waits) */
+#define MGR_DEFAULT_VTPM_MAX	64u	/* connections per listener of each vtpm */
 
 struct mgr_config {
 	char *config_file;
@@ -31,6 +33,8 @@ struct mgr_config {
 	uint32_t counter_index;
 	uint32_t uid_base;	/* vtpms run as uid_base .. uid_base + uid_count - 1 */
 	uint32_t uid_count;
+	uint32_t control_max_connections;	/* 0: no cap */
+	uint32_t vtpm_max_connections;		/* vtpm --max-connections; 0: no cap */
 	char *vtpm_binary;
 	char *log_file;
 	char *pid_file;

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "ctlmsg.h"
 #include "dbuf.h"
 #include "devline.h"
@@ -36,6 +37,7 @@ struct ctl_conn {
 
 static int listen_fd = -1;
 static char listen_path[4200];
+static struct acceptor listener = { .fd = -1 };	/* pauses when out of fds, caps clients */
 
 static void conn_free(struct ctl_conn *c)
 {
@@ -43,6 +45,7 @@ static void conn_free(struct ctl_conn *c)
 	close(c->fd);
 	dbuf_free(&c->in);
 	free(c);
+	acceptor_closed(&listener);
 }
 
 /* Writes the reply (one line), ends w and closes the connection. */
@@ -432,47 +435,42 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	dispatch(c, (const char *)c->in.p, (size_t)(nl - c->in.p));
 }
 
-static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
+/* A client of the control socket; see acceptor_cb for who closes cfd. */
+static int take_client(void *arg, int cfd)
 {
 	struct mgr *m = arg;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ctl_conn *c;
-	int cfd = sock_accept(fd);
 
-	(void)rev;
-	if (cfd < 0)
-		return;
 	/* permission: root only (the socket is 0600 too) */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
 		static const char deny[] = "{\"ok\":false,\"error\":\"permission denied\"}\n";
 		log_warn("control: refused a request from uid %d", (int)cred.uid);
 		(void)!write(cfd, deny, sizeof(deny) - 1);
-		close(cfd);
-		return;
+		return -1;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(cfd);
-		return;
-	}
+	if (!c)
+		return -1;
 	c->m = m;
 	c->fd = cfd;
 	dbuf_init(&c->in, VTPMMGR_CTL_LINE_MAX);
-	if (ev_add(loop, cfd, EV_READ, conn_event, c) < 0) {
+	if (ev_add(m->loop, cfd, EV_READ, conn_event, c) < 0) {
 		log_err("control: cannot take a connection: %s", strerror(errno));
-		close(cfd);
 		free(c);
-		return;
+		return -1;
 	}
-	ev_set_deadline(loop, cfd, VTPMMGR_CTL_REQUEST_MS);
+	ev_set_deadline(m->loop, cfd, VTPMMGR_CTL_REQUEST_MS);
+	return 0;
 }
 
 int control_open(struct mgr *m)
 {
 	snprintf(listen_path, sizeof(listen_path), "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET);
 	listen_fd = sock_listen_unix(listen_path, 0600);
-	if (listen_fd < 0 || ev_add(m->loop, listen_fd, EV_READ, accept_event, m) < 0) {
+	if (listen_fd < 0 || acceptor_start(&listener, m->loop, listen_fd, m->cfg.control_max_connections,
+					     "control", take_client, m) < 0) {
 		log_err("cannot open the control socket %s: %s", listen_path, strerror(errno));
 		return -1;
 	}
@@ -483,7 +481,8 @@ void control_close(struct mgr *m)
 {
 	if (listen_fd < 0)
 		return;
-	ev_del(m->loop, listen_fd);
+	(void)m;
+	acceptor_stop(&listener);
 	close(listen_fd);
 	(void)unlink(listen_path);
 	listen_fd = -1;
