@@ -6,9 +6,10 @@
 #   hold ADDR N READY   opens up to N connections (each may wait in the
 #                       listener's queue), writes how many to READY, then
 #                       keeps them until killed
-#   refused ADDR        exit 0 if the daemon closes a new connection without
-#                       a byte within 5 s; 1 if it sends something; 2 if it
-#                       keeps the connection open
+#   refused ADDR [K]    exit 0 if the daemon closes K (default 1) new
+#                       connections, one after the other, each without a byte
+#                       within 5 s; 1 if it sends something; 2 if it keeps
+#                       one open
 #   tpm ADDR [mssim]    sends TPM2_GetRandom(8) (mssim: in MSSIM framing);
 #                       exit 0 on a TPM 2.0 response
 #   hello ADDR          exit 0 if the daemon speaks first within 5 s (the
@@ -55,15 +56,17 @@ def main():
         signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
         while True:
             time.sleep(60)
-    s = connect(addr)
     if cmd == "refused":
-        try:
-            b = s.recv(1)
-        except socket.timeout:
-            return 2
-        except ConnectionResetError:
-            return 0
-        return 0 if not b else 1
+        for _ in range(int(sys.argv[3]) if len(sys.argv) > 3 else 1):
+            try:
+                if connect(addr).recv(1):
+                    return 1
+            except socket.timeout:
+                return 2
+            except ConnectionResetError:
+                pass
+        return 0
+    s = connect(addr)
     if cmd == "hello":
         try:
             return 0 if s.recv(1) else 1
