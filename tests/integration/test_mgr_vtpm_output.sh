@@ -66,6 +66,10 @@ if m_san_build; then
   m_vtpm_output "$UC" | grep -qE '==[0-9]+==ERROR: AddressSanitizer: heap-buffer-overflow' ||
     m_fail "no ASan report of C's overflow in the manager's log: $(m_vtpm_output "$UC" | tail -n 3)"
   ! m_vtpm_output "$UC" | grep -q 'survived' || m_fail "C survived its overflow in a sanitizer build"
+  # whole: the sandbox let ASan finish its report and exit (no SIGSYS half-way)
+  m_vtpm_output "$UC" | grep -qE '^==[0-9]+==ABORTING$' || m_fail "C's ASan report is not whole"
+  log_has "vtpm $UC \(pid [0-9]+\) exited with status 1$" ||
+    m_fail "C did not end as ASan ends a process: $(grep "vtpm $UC (pid" "$M_LOG")"
   t_log "   ASan's report ($(m_vtpm_output "$UC" | wc -l) lines) is in the log as C's output"
 else
   m_vtpm_output "$UC" | grep -q 's survived: not a sanitizer build' || m_fail "C did not say it survived"
