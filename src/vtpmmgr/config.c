@@ -181,8 +181,10 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 	}
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			free(c->config_file);	/* given twice: the last one counts */
 			c->config_file = strdup(argv[i + 1]);
+		}
 	if (load_file(c, c->config_file ? c->config_file : MGR_DEFAULT_CONFIG, c->config_file != NULL) < 0)
 		return -1;
 	optind = 1;

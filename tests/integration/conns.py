@@ -3,9 +3,10 @@
 # conns.py: the client side of the connection-limit scenarios
 # (test_fd_exhaustion.sh, test_mgr_fd_exhaustion.sh). ADDR is a Unix socket
 # path or HOST:PORT. Every byte from the daemon is only compared, never trusted.
-#   hold ADDR N READY   opens up to N connections (each may wait in the
-#                       listener's queue), writes how many to READY, then
-#                       keeps them until killed
+#   hold ADDR N READY [LINE...]  opens up to N connections (each may wait
+#                       in the listener's queue), sends the k-th LINE (if
+#                       given) and a newline on the k-th, writes how many
+#                       were opened to READY, then keeps them until killed
 #   refused ADDR [K]    exit 0 if the daemon closes K (default 1) new
 #                       connections, one after the other, each without a byte
 #                       within 5 s; 1 if it sends something; 2 if it keeps
@@ -46,9 +47,12 @@ def main():
     cmd, addr = sys.argv[1], sys.argv[2]
     if cmd == "hold":
         conns = []
-        for _ in range(int(sys.argv[3])):
+        lines = sys.argv[5:]
+        for k in range(int(sys.argv[3])):
             try:
                 conns.append(connect(addr, 2))
+                if k < len(lines):
+                    conns[-1].sendall(lines[k].encode() + b"\n")
             except OSError:
                 break
         with open(sys.argv[4], "w") as f:

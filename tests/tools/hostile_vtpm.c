@@ -30,7 +30,8 @@
  * through its stderr (ftruncate and pwrite at offset 0, a forged log line,
  * terminal escapes, an overlong line) and exits 0; HOSTILE_SAN_NAME writes
  * one byte past a heap block, which a sanitizer build reports, and exits 0
- * if nothing stopped it.
+ * if nothing stopped it. A vTPM named in HOSTILE_HANG_NAMES (test
+ * test_mgr_fd_exhaustion.sh) never serves and never exits: a start waits.
  *
  * Environment: HOSTILE_OTHER_DIR  another vTPM's state directory
  *              HOSTILE_OTHER_SOCK that vTPM's Unix socket
@@ -39,6 +40,7 @@
  *              HOSTILE_LDSO_NAME  UUID of the vTPM that tries the interpreter
  *              HOSTILE_LOG_NAME   UUID of the vTPM that goes for the log
  *              HOSTILE_SAN_NAME   UUID of the vTPM that overflows a heap block
+ *              HOSTILE_HANG_NAMES UUIDs of the vTPMs that hang, space-separated
  * Arguments: as vtpmmgr gives a vtpm; --tpmstate dirfd=N, --manager fd=N
  * and --name UUID are used, the rest ignored.
  */
@@ -415,6 +417,7 @@ int main(int argc, char **argv)
 	const char *data = getenv("HOSTILE_DATA_DIR"), *ldso = getenv("HOSTILE_LDSO_NAME");
 	const char *readable = getenv("HOSTILE_READABLE");
 	const char *log_name = getenv("HOSTILE_LOG_NAME"), *san_name = getenv("HOSTILE_SAN_NAME");
+	const char *hang = getenv("HOSTILE_HANG_NAMES");
 
 	h.state_fd = opt_fd(argc, argv, "--tpmstate", "dirfd");
 	h.mgr_fd = opt_fd(argc, argv, "--manager", "fd");
@@ -423,6 +426,11 @@ int main(int argc, char **argv)
 		h.report_fd = openat(h.state_fd, REPORT_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	say(&h, "start: uid %d, state dirfd %d, manager fd %d, report %s", (int)getuid(), h.state_fd,
 	    h.mgr_fd, h.report_fd >= 0 ? "open" : errname(errno));
+	if (h.name && hang && strstr(hang, h.name)) {
+		say(&h, "h hanging until killed");
+		for (;;)
+			sleep(3600);
+	}
 	if (h.name && log_name && !strcmp(log_name, h.name))
 		attack_log(&h);
 	if (h.name && san_name && !strcmp(san_name, h.name))
