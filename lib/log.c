@@ -147,7 +147,8 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		text[0] = '\0';
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	if (!repeat_hold(lvl, text))
+	/* failures are what a peer can make repeat in a loop; info lines count events */
+	if (lvl > LOG_WARN || !repeat_hold(lvl, text))
 		emit(lvl, text);
 	pthread_mutex_unlock(&log_lock);
 }

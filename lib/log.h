@@ -3,7 +3,7 @@
  * log: one line per event, prefixed with the process role and vTPM id, to
  * stderr or a log file. Never pass key material or TPM packet bodies.
  *
- * A line repeated word for word is written LOG_REPEAT_BURST times per
+ * A warning or error repeated word for word is written LOG_REPEAT_BURST times per
  * LOG_REPEAT_WINDOW_MS; the repeats past that are counted, and the count is
  * written ("N more suppressed: TEXT") with the first line after the window.
  * So a peer that makes one error happen in a loop fills no disk.
