@@ -11,7 +11,9 @@ export VTPM="$BUILD/vtpm"
 pass=0 fail=0 skip=0
 failed=()
 # Sanitizer builds report into files, so a report from a daemon whose
-# output a test discards still fails the test that provoked it.
+# output a test discards still fails the test that provoked it. A vtpm in
+# the manager's sandbox cannot read these options or write here: mgr.sh
+# copies its reports here from the manager's log (m_san_collect).
 san_dir="$BUILD/sanitizer-reports"
 rm -rf "$san_dir"; mkdir -p "$san_dir"
 export ASAN_OPTIONS="log_path=$san_dir/asan:detect_leaks=1"

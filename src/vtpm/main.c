@@ -37,8 +37,13 @@
  * Sanitizer builds. Inside vtpmmgr's sandbox the runtime cannot read
  * ASAN_OPTIONS (it reads /proc/self/environ, which Landlock hides), and
  * LeakSanitizer's exit-time check needs clone, ptrace and /proc/self/task,
- * which the sandbox refuses: every clean stop would end in SIGSYS. These
- * defaults apply there; outside, ASAN_OPTIONS overrides them as usual.
+ * which the sandbox refuses: every clean stop would end in SIGSYS. Nor may
+ * it start llvm-symbolizer (pipe2, fork, exec): a report would end there,
+ * in SIGSYS, so its frames are left as module+offset (symbolize=0; resolve
+ * them with llvm-symbolizer afterwards). These defaults apply there;
+ * outside, ASAN_OPTIONS overrides them as usual. A SEGV is ASan's to
+ * report (handle_segv stays on): the report reaches the manager's log
+ * through the vtpm's output pipe, where the tests find it.
  */
 #if defined(__has_feature)
 #if __has_feature(address_sanitizer)
@@ -52,7 +57,7 @@
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)
 {
-	return "detect_leaks=0:handle_segv=0";
+	return "detect_leaks=0:symbolize=0";
 }
 #endif
 

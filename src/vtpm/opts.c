@@ -7,6 +7,8 @@
  */
 #include "opts.h"
 
+#include "acceptor.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -291,6 +293,8 @@ void opts_usage(const char *prog)
 	       "  --name ID                      tag log lines with ID\n"
 	       "  --flags not-need-init[,startup-clear|startup-state|startup-deactivated|startup-none]\n"
 	       "  --locality reject-locality-4[,allow-set-locality]\n"
+	       "  --max-connections N            connections each listener keeps open at once\n"
+	       "                                 (default %d; 0: no cap); more are closed at once\n"
 	       "  --pid file=F|fd=N              write the pid once every socket is ready\n"
 	       "  --log file=F|fd=N[,level=N][,truncate]\n"
 	       "  -t, --terminate                exit when the data client disconnects\n"
@@ -299,7 +303,7 @@ void opts_usage(const char *prog)
 	       "                                 is logged, or no filter is installed\n"
 	       "  --print-capabilities           print supported features as JSON\n"
 	       "  -h, --help | -v, --version\n",
-	       prog);
+	       prog, OPTS_DEFAULT_MAX_CONNECTIONS);
 }
 
 /* Nothing given yet: every descriptor absent, swtpm's default log level. */
@@ -311,6 +315,7 @@ static void opts_defaults(struct opts *o)
 	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
 	o->mssim_fds[0] = o->mssim_fds[1] = -1;
 	o->log_level = -1;
+	o->max_connections = OPTS_DEFAULT_MAX_CONNECTIONS;
 }
 
 /* What the options must say together, with the environment's defaults (TPM_PATH, TPM_PORT). */
@@ -351,33 +356,36 @@ static int opts_check(struct opts *o)
 	return 0;
 }
 
+/* swtpm's long options, and ours */
+enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
+       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_NAME, O_PRINTCAPS, O_SECCOMP, O_MAXCONN };
+static const struct option longopts[] = {
+	{ "tpm2", no_argument, NULL, O_TPM2 },
+	{ "tpm1.2", no_argument, NULL, O_TPM12 },
+	{ "tpmstate", required_argument, NULL, O_TPMSTATE },
+	{ "server", required_argument, NULL, O_SERVER },
+	{ "ctrl", required_argument, NULL, O_CTRL },
+	{ "port", required_argument, NULL, 'p' },
+	{ "flags", required_argument, NULL, O_FLAGS },
+	{ "locality", required_argument, NULL, O_LOCALITY },
+	{ "pid", required_argument, NULL, O_PID },
+	{ "log", required_argument, NULL, O_LOG },
+	{ "mssim", required_argument, NULL, O_MSSIM },
+	{ "tpmif", required_argument, NULL, O_TPMIF },
+	{ "manager", required_argument, NULL, O_MANAGER },
+	{ "name", required_argument, NULL, O_NAME },
+	{ "seccomp", required_argument, NULL, O_SECCOMP },
+	{ "max-connections", required_argument, NULL, O_MAXCONN },
+	{ "terminate", no_argument, NULL, 't' },
+	{ "daemon", no_argument, NULL, 'd' },
+	{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'v' },
+	{ NULL, 0, NULL, 0 },
+};
+
 int opts_parse(struct opts *o, int argc, char **argv)
 {
-	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
-	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_NAME, O_PRINTCAPS, O_SECCOMP };
-	static const struct option longopts[] = {
-		{ "tpm2", no_argument, NULL, O_TPM2 },
-		{ "tpm1.2", no_argument, NULL, O_TPM12 },
-		{ "tpmstate", required_argument, NULL, O_TPMSTATE },
-		{ "server", required_argument, NULL, O_SERVER },
-		{ "ctrl", required_argument, NULL, O_CTRL },
-		{ "port", required_argument, NULL, 'p' },
-		{ "flags", required_argument, NULL, O_FLAGS },
-		{ "locality", required_argument, NULL, O_LOCALITY },
-		{ "pid", required_argument, NULL, O_PID },
-		{ "log", required_argument, NULL, O_LOG },
-		{ "mssim", required_argument, NULL, O_MSSIM },
-		{ "tpmif", required_argument, NULL, O_TPMIF },
-		{ "manager", required_argument, NULL, O_MANAGER },
-		{ "name", required_argument, NULL, O_NAME },
-		{ "seccomp", required_argument, NULL, O_SECCOMP },
-		{ "terminate", no_argument, NULL, 't' },
-		{ "daemon", no_argument, NULL, 'd' },
-		{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'v' },
-		{ NULL, 0, NULL, 0 },
-	};
 	int c, rc = 0;
 
 	opts_defaults(o);
@@ -415,6 +423,10 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case O_MANAGER: rc = each_kv("manager", optarg, o, manager_kv); break;
 		case O_NAME: rc = set_str(&o->name, optarg); break;
 		case O_SECCOMP: rc = each_kv("seccomp", optarg, o, seccomp_kv); break;
+		case O_MAXCONN:
+			rc = parse_int("max-connections", "N", optarg, 10, 0, ACCEPTOR_MAX_LIMIT,
+				       &o->max_connections);
+			break;
 		case 't': o->terminate = true; break;
 		case 'd': o->daemonize = true; break;
 		case O_PRINTCAPS: o->print_capabilities = true; break;

@@ -15,6 +15,9 @@
 
 enum endpoint_type { EP_NONE = 0, EP_TCP, EP_UNIX };
 
+/* Connections each listener keeps open at once, unless --max-connections says otherwise. */
+#define OPTS_DEFAULT_MAX_CONNECTIONS	64
+
 struct endpoint {
 	enum endpoint_type type;
 	char *path;		/* unixio path */
@@ -50,6 +53,7 @@ struct opts {
 	enum engine_startup startup;
 	bool reject_locality_4;
 	bool allow_set_locality;
+	int max_connections;	/* per listener; 0: no cap */
 	char *pid_file;
 	int pid_fd;
 	char *log_file;

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "buf.h"
 #include "ctrl.h"
 #include "dbuf.h"
@@ -50,6 +51,7 @@ struct conn {
 	bool is_datafd;		/* the data connection QEMU handed over */
 	bool in_request;	/* a partial request is pending (deadline armed) */
 	bool not_tcp;		/* TCP_QUICKACK failed once: don't retry it */
+	struct acceptor *acc;	/* the listener it came from, or NULL (handed in) */
 };
 
 struct listener {
@@ -57,6 +59,7 @@ struct listener {
 	int fd;
 	enum conn_kind kind;
 	char *path;		/* unix socket file to remove at exit */
+	struct acceptor acc;	/* pauses when out of fds, caps connections */
 };
 
 struct server {
@@ -114,6 +117,8 @@ static void conn_close(struct conn *c)
 	dbuf_free(&c->out);
 	if (c == s->datafd_conn)
 		s->datafd_conn = NULL;
+	if (c->acc)
+		acceptor_closed(c->acc);
 	/* --terminate: the data client's departure ends the process */
 	if (c->kind == CONN_DATA && s->o->terminate) {
 		log_info("data client left; terminating");
@@ -363,21 +368,16 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	(void)conn_pump(c);
 }
 
-static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
+/* A connection from a listener: served, and counted against its cap. */
+static int listener_take(void *arg, int cfd)
 {
 	struct listener *l = arg;
-	int cfd;
+	struct conn *c = conn_new(l->srv, cfd, l->kind);
 
-	(void)loop;
-	(void)rev;
-	cfd = sock_accept(fd);
-	if (cfd < 0) {
-		if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-			log_warn("accept: %s", strerror(errno));
-		return;
-	}
-	if (!conn_new(l->srv, cfd, l->kind))
-		close(cfd);
+	if (!c)
+		return -1;
+	c->acc = &l->acc;
+	return 0;
 }
 
 static void lifeline_event(struct ev_loop *loop, int fd, int rev, void *arg)
@@ -414,7 +414,8 @@ static void signal_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	}
 }
 
-static int add_listener(struct server *s, int fd, enum conn_kind kind, const char *path)
+static int add_listener(struct server *s, int fd, enum conn_kind kind, const char *path,
+			const char *what)
 {
 	struct listener *l = &s->lis[s->nlis];
 
@@ -425,7 +426,8 @@ static int add_listener(struct server *s, int fd, enum conn_kind kind, const cha
 	l->kind = kind;
 	l->path = path ? strdup(path) : NULL;
 	s->nlis++;
-	return ev_add(s->loop, fd, EV_READ, accept_event, l);
+	return acceptor_start(&l->acc, s->loop, fd, (unsigned)s->o->max_connections, what,
+			      listener_take, l);
 }
 
 /* Opens one configured endpoint as a listener (or a handed-in client). */
@@ -442,7 +444,7 @@ static int open_endpoint(struct server *s, const struct endpoint *ep, enum conn_
 	if (ep->fd >= 0) {
 		if (sock_set_nonblock(ep->fd) < 0)
 			goto fail;
-		return add_listener(s, ep->fd, kind, NULL);
+		return add_listener(s, ep->fd, kind, NULL, what);
 	}
 	if (ep->type == EP_UNIX)
 		fd = sock_listen_unix(ep->path, ep->mode >= 0 ? ep->mode : 0770);
@@ -450,7 +452,7 @@ static int open_endpoint(struct server *s, const struct endpoint *ep, enum conn_
 		fd = sock_listen_tcp(ep->bindaddr, ep->port);
 	if (fd < 0)
 		goto fail;
-	return add_listener(s, fd, kind, ep->type == EP_UNIX ? ep->path : NULL);
+	return add_listener(s, fd, kind, ep->type == EP_UNIX ? ep->path : NULL, what);
 fail:
 	log_err("cannot open the %s endpoint: %s", what, strerror(errno));
 	return -1;
@@ -495,7 +497,8 @@ struct server *server_new(const struct opts *o)
 			goto fail;
 	}
 	if (o->tpmif_path || o->tpmif_fd >= 0) {
-		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_fd, o->tpmif_mode);
+		s->tpmif = tpmif_server_new(s->loop, o->tpmif_path, o->tpmif_fd, o->tpmif_mode,
+					    (unsigned)o->max_connections);
 		if (!s->tpmif)
 			goto fail;
 	}
@@ -525,6 +528,7 @@ void server_free(struct server *s)
 	}
 	tpmif_server_free(s->tpmif);
 	for (int i = 0; i < s->nlis; i++) {
+		acceptor_stop(&s->lis[i].acc);
 		close(s->lis[i].fd);
 		if (s->lis[i].path) {
 			(void)unlink(s->lis[i].path);

@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "engine.h"
 #include "log.h"
 #include "sock.h"
@@ -28,6 +29,7 @@ struct frontend {
 struct tpmif_server {
 	struct ev_loop *loop;
 	int lfd;
+	struct acceptor acc;	/* pauses when out of fds, caps frontends */
 	char *path;
 	LIST_HEAD(, frontend) frontends;
 	uint8_t err[TPM_HDR_SIZE];
@@ -35,8 +37,11 @@ struct tpmif_server {
 
 static void unlink_frontend(struct frontend *f)
 {
+	struct tpmif_server *ts = f->ts;
+
 	LIST_REMOVE(f, link);
 	free(f);
+	acceptor_closed(&ts->acc);
 }
 
 static void handle(void *arg, const uint8_t *req, size_t len, uint8_t loc, bool bad,
@@ -61,31 +66,28 @@ static void closed(void *arg, struct tpmback *tb)
 
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
 
-static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
+/* A new frontend; see acceptor_cb for who closes cfd. */
+static int take_frontend(void *arg, int cfd)
 {
 	struct tpmif_server *ts = arg;
-	struct frontend *f;
-	int cfd = sock_accept(fd);
+	struct frontend *f = calloc(1, sizeof(*f));
 
-	(void)loop;
-	(void)rev;
-	if (cfd < 0)
-		return;
-	f = calloc(1, sizeof(*f));
-	if (!f) {
-		close(cfd);
-		return;
-	}
+	if (!f)
+		return -1;
 	f->ts = ts;
 	f->tb = tpmback_new(ts->loop, cfd, &ops, f);
 	if (!f->tb) {
+		/* tpmback_new closed cfd: it was taken, and is gone */
 		free(f);
-		return;
+		acceptor_closed(&ts->acc);
+		return 0;
 	}
 	LIST_INSERT_HEAD(&ts->frontends, f, link);
+	return 0;
 }
 
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode)
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
+				      unsigned max)
 {
 	struct tpmif_server *ts = calloc(1, sizeof(*ts));
 
@@ -99,7 +101,8 @@ struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, in
 		ts->path = strdup(path);
 		ts->lfd = ts->path ? sock_listen_unix(path, mode >= 0 ? mode : 0770) : -1;
 	}
-	if (ts->lfd < 0 || ev_add(loop, ts->lfd, EV_READ, accept_event, ts) < 0) {
+	ts->acc.fd = -1;
+	if (ts->lfd < 0 || acceptor_start(&ts->acc, loop, ts->lfd, max, "tpmif", take_frontend, ts) < 0) {
 		log_err("cannot listen for tpmif frontends on %s: %s", path ? path : "the fd handed in",
 			strerror(errno));
 		tpmif_server_free(ts);
@@ -118,8 +121,8 @@ void tpmif_server_free(struct tpmif_server *ts)
 		tpmback_free(f->tb);
 		unlink_frontend(f);
 	}
+	acceptor_stop(&ts->acc);
 	if (ts->lfd >= 0) {
-		ev_del(ts->loop, ts->lfd);
 		close(ts->lfd);
 		if (ts->path)
 			(void)unlink(ts->path);

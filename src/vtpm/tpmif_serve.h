@@ -17,8 +17,9 @@
 
 struct tpmif_server;
 
-/* Listens on path, or on the listening socket fd when fd >= 0. */
-struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode);
+/* Listens on path, or on the listening socket fd when fd >= 0; at most max frontends (0: any). */
+struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode,
+				      unsigned max);
 void tpmif_server_free(struct tpmif_server *ts);
 
 #endif

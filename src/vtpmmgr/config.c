@@ -2,9 +2,11 @@
 /*
  * config: "key = value" lines, '#' comments. Keys: data_dir, run_dir, tcti,
  * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file,
- * vtpm_state_max.
+ * vtpm_state_max, control_max_connections, vtpm_max_connections.
  */
 #include "config.h"
+
+#include "acceptor.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -91,6 +93,9 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 		c->state_max = v;
 		return 0;
 	}
+	if (!strcmp(key, "control_max_connections") || !strcmp(key, "vtpm_max_connections"))
+		return parse_u32(where, key, val, 0, ACCEPTOR_MAX_LIMIT, "a number from 0 (no cap) to 65536",
+				 key[0] == 'c' ? &c->control_max_connections : &c->vtpm_max_connections);
 	if (!strcmp(key, "counter_index"))
 		return parse_u32(where, key, val, 0x01000000, 0x01ffffff, "an NV index 0x01xxxxxx",
 				 &c->counter_index);
@@ -224,6 +229,8 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 	c->uid_base = MGR_DEFAULT_UID_BASE;
 	c->uid_count = MGR_DEFAULT_UID_COUNT;
 	c->state_max = MGR_DEFAULT_STATE_MAX;
+	c->control_max_connections = MGR_DEFAULT_CONTROL_MAX;
+	c->vtpm_max_connections = MGR_DEFAULT_VTPM_MAX;
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;
@@ -231,8 +238,10 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		return -1;
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)
-		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
+		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config")) {
+			free(c->config_file);	/* given twice: the last one counts */
 			c->config_file = strdup(argv[i + 1]);
+		}
 	if (load_file(c, c->config_file ? c->config_file : MGR_DEFAULT_CONFIG, c->config_file != NULL) < 0)
 		return -1;
 	optind = 1;

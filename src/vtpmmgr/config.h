@@ -27,6 +27,8 @@
 #define MGR_DEFAULT_STATE_MAX	(4u << 20)
 #define MGR_STATE_MAX_MIN	65536u
 #define MGR_STATE_MAX_MAX	(1ull << 40)
+#define MGR_DEFAULT_CONTROL_MAX	256u	/* control clients at once (a start or stop waits) */
+#define MGR_DEFAULT_VTPM_MAX	64u	/* connections per listener of each vtpm */
 
 struct mgr_config {
 	char *config_file;
@@ -38,6 +40,8 @@ struct mgr_config {
 	uint32_t uid_base;	/* vtpms run as uid_base .. uid_base + uid_count - 1 */
 	uint32_t uid_count;
 	uint64_t state_max;	/* bytes a vtpm may keep in its state directory (RLIMIT_FSIZE too) */
+	uint32_t control_max_connections;	/* 0: no cap */
+	uint32_t vtpm_max_connections;		/* vtpm --max-connections; 0: no cap */
 	char *vtpm_binary;
 	char *log_file;
 	char *pid_file;

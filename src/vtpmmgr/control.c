@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "acceptor.h"
 #include "ctlmsg.h"
 #include "dbuf.h"
 #include "devline.h"
@@ -38,10 +39,13 @@ struct ctl_conn {
 
 static void conn_free(struct ctl_conn *c)
 {
-	ev_del(c->m->loop, c->fd);
+	struct mgr *m = c->m;
+
+	ev_del(m->loop, c->fd);
 	close(c->fd);
 	dbuf_free(&c->in);
 	free(c);
+	acceptor_closed(&m->ctl_acc);
 }
 
 /* Writes the reply (one line), ends w and closes the connection. */
@@ -439,40 +443,34 @@ static void conn_event(struct ev_loop *loop, int fd, int rev, void *arg)
 	dispatch(c, (const char *)c->in.p, (size_t)(nl - c->in.p));
 }
 
-static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
+/* A client of the control socket; see acceptor_cb for who closes cfd. */
+static int take_client(void *arg, int cfd)
 {
 	struct mgr *m = arg;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
 	struct ctl_conn *c;
-	int cfd = sock_accept(fd);
 
-	(void)rev;
-	if (cfd < 0)
-		return;
 	/* permission: root only (the socket is 0600 too) */
 	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 || cred.uid != 0) {
 		static const char deny[] = "{\"ok\":false,\"error\":\"permission denied\"}\n";
 		log_warn("control: refused a request from uid %d", (int)cred.uid);
 		(void)!write(cfd, deny, sizeof(deny) - 1);
-		close(cfd);
-		return;
+		return -1;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(cfd);
-		return;
-	}
+	if (!c)
+		return -1;
 	c->m = m;
 	c->fd = cfd;
 	dbuf_init(&c->in, VTPMMGR_CTL_LINE_MAX);
-	if (ev_add(loop, cfd, EV_READ, conn_event, c) < 0) {
+	if (ev_add(m->loop, cfd, EV_READ, conn_event, c) < 0) {
 		log_err("control: cannot take a connection: %s", strerror(errno));
-		close(cfd);
 		free(c);
-		return;
+		return -1;
 	}
-	ev_set_deadline(loop, cfd, VTPMMGR_CTL_REQUEST_MS);
+	ev_set_deadline(m->loop, cfd, VTPMMGR_CTL_REQUEST_MS);
+	return 0;
 }
 
 int control_open(struct mgr *m)
@@ -482,7 +480,8 @@ int control_open(struct mgr *m)
 		return -1;
 	}
 	m->ctl_fd = sock_listen_unix(m->ctl_path, 0600);
-	if (m->ctl_fd < 0 || ev_add(m->loop, m->ctl_fd, EV_READ, accept_event, m) < 0) {
+	if (m->ctl_fd < 0 || acceptor_start(&m->ctl_acc, m->loop, m->ctl_fd,
+					     m->cfg.control_max_connections, "control", take_client, m) < 0) {
 		log_err("cannot open the control socket %s: %s", m->ctl_path, strerror(errno));
 		return -1;
 	}
@@ -492,7 +491,7 @@ int control_open(struct mgr *m)
 void control_close(struct mgr *m)
 {
 	if (m->ctl_fd >= 0) {
-		ev_del(m->loop, m->ctl_fd);
+		acceptor_stop(&m->ctl_acc);
 		close(m->ctl_fd);
 		(void)unlink(m->ctl_path);
 		m->ctl_fd = -1;

@@ -477,7 +477,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	/* vtpms inherit stderr: with a log file, their lines land beside ours */
+	/* our libraries' and the stand-in TPM's messages; a vtpm gets a pipe of its own (vtpms.c) */
 	if (logfd >= 0 && dup2(logfd, STDERR_FILENO) < 0)
 		goto out;
 	log_init("vtpmmgr", NULL, logfd, LOG_INFO);

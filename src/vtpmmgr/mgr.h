@@ -10,6 +10,7 @@
 #include <sys/queue.h>
 #include <sys/types.h>
 
+#include "acceptor.h"
 #include "config.h"
 #include "crypto.h"
 #include "ev.h"
@@ -28,6 +29,7 @@ struct mgr {
 	uint8_t *root;				/* HWTPM_SECRET_SIZE bytes of secmem */
 	int datafd;				/* the data directory: every path in it is relative to this */
 	int ctl_fd;				/* control socket, -1 while closed */
+	struct acceptor ctl_acc;		/* its clients: paused when out of fds, capped */
 	char *ctl_path;				/* its name, removed at close */
 	LIST_HEAD(, inst) insts;		/* the running vtpms (vtpms.c) */
 	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */

@@ -3,7 +3,11 @@
  * vtpms: the launcher: fork and exec of vtpm processes, their channels
  * and their exits. Requests a vtpm sends arrive through lib/tpmback and are
  * answered by keysvc, with the identity of the instance the connection was
- * created for; the device line is parsed by devline.
+ * created for; the device line is parsed by devline. A vtpm's stdout and
+ * stderr are one pipe of its own, read here: untrusted bytes, cut into
+ * lines of at most VTPMS_OUT_LINE_MAX, escaped, prefixed with the vTPM's
+ * UUID and rate-limited into our log. It never holds our log file, which it
+ * could truncate or overwrite.
  */
 #include "vtpms.h"
 
@@ -26,8 +30,13 @@
 #include "sandbox.h"
 #include "sock.h"
 
-#define ARGV_MAX	24
+#define ARGV_MAX	28
 #define STOP_WAIT_MS	5000
+#define VTPMS_OUT_LINE_MAX	512	/* bytes of one output line; the rest is cut */
+#define VTPMS_OUT_BURST		256	/* output lines at once (a sanitizer report fits) */
+#define VTPMS_OUT_PER_S		20	/* ...and then per second */
+#define VTPMS_OUT_READS		4	/* reads of 4 KiB per wakeup: others get a turn */
+#define VTPMS_OUT_DRAIN		256	/* reads once it exited (1 MiB, a pipe's most) */
 
 struct inst {
 	struct mgr *m;
@@ -46,6 +55,11 @@ struct inst {
 	void *ready_arg;
 	struct devline dl;		/* its listeners: the socket files go when it exits */
 	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
+	int out_fd;		/* read end of its stdout+stderr pipe, or -1 */
+	size_t out_len;
+	bool out_cut;		/* dropping the rest of an overlong line */
+	struct log_budget out_budget;
+	char out[VTPMS_OUT_LINE_MAX];
 	uint8_t rsp[MGRMSG_MAX];
 };
 
@@ -77,8 +91,93 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 	return i != NULL;
 }
 
+/* One line of a vtpm's output: every byte outside printable ASCII (and \) escaped. */
+static void out_line(struct inst *i, bool cut)
+{
+	char esc[4 * VTPMS_OUT_LINE_MAX + 1];
+	uint64_t dropped = 0;
+	size_t k = 0;
+
+	if (!log_budget_take(&i->out_budget, VTPMS_OUT_BURST, VTPMS_OUT_PER_S, &dropped))
+		return;
+	if (dropped)
+		log_warn("vtpm %s output: %llu more lines suppressed", i->name, (unsigned long long)dropped);
+	for (size_t j = 0; j < i->out_len; j++) {
+		uint8_t c = (uint8_t)i->out[j];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			esc[k++] = (char)c;
+		else
+			k += (size_t)snprintf(esc + k, sizeof(esc) - k, "\\x%02x", c);
+	}
+	esc[k] = '\0';
+	log_info("vtpm %s output: %s%s", i->name, esc, cut ? " [cut]" : "");
+}
+
+static void out_feed(struct inst *i, const uint8_t *p, size_t n)
+{
+	for (size_t j = 0; j < n; j++) {
+		if (p[j] == '\n') {
+			if (!i->out_cut)
+				out_line(i, false);
+			i->out_len = 0;
+			i->out_cut = false;
+		} else if (!i->out_cut && i->out_len == sizeof(i->out)) {
+			out_line(i, true);
+			i->out_len = 0;
+			i->out_cut = true;
+		} else if (!i->out_cut) {
+			i->out[i->out_len++] = (char)p[j];
+		}
+	}
+}
+
+/* Reads up to n chunks; false at EOF or on an error other than "nothing now". */
+static bool out_read(struct inst *i, int n)
+{
+	uint8_t buf[4096];
+
+	for (int k = 0; k < n; k++) {
+		ssize_t r = read(i->out_fd, buf, sizeof(buf));
+
+		if (r > 0)
+			out_feed(i, buf, (size_t)r);
+		else if (r == 0 || errno != EINTR)
+			return r < 0 && errno == EAGAIN;
+	}
+	return true;
+}
+
+/* Takes what is left (its writer has exited, or it closed the pipe), then closes it. */
+static void out_close(struct inst *i)
+{
+	if (i->out_fd < 0)
+		return;
+	(void)out_read(i, VTPMS_OUT_DRAIN);
+	if (i->out_len > 0 && !i->out_cut)
+		out_line(i, false);
+	if (i->out_budget.dropped)
+		log_warn("vtpm %s output: %llu more lines suppressed", i->name,
+			 (unsigned long long)i->out_budget.dropped);
+	ev_del(i->m->loop, i->out_fd);
+	close(i->out_fd);
+	i->out_fd = -1;
+}
+
+static void out_event(struct ev_loop *loop, int fd, int rev, void *arg)
+{
+	struct inst *i = arg;
+
+	(void)loop;
+	(void)fd;
+	(void)rev;
+	if (!out_read(i, VTPMS_OUT_READS))
+		out_close(i);
+}
+
 static void inst_free(struct inst *i)
 {
+	out_close(i);
 	tpmback_free(i->tb);
 	devline_unlink(&i->dl, i->files);
 	LIST_REMOVE(i, link);
@@ -162,12 +261,14 @@ static int chown_tree(int dfd, uid_t uid)
 
 /*
  * In the child: the manager channel becomes fd 3 and the listeners 4...;
- * every other descriptor but stdio is closed; then exec. Never returns.
+ * stdin is /dev/null, stdout and stderr the pipe `out`; every other
+ * descriptor is closed; then exec. Never returns.
  */
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
-		       const struct store_vtpm *v, int statefd, pid_t manager, uint64_t state_max)
+		       const struct store_vtpm *v, int statefd, pid_t manager, uint64_t state_max,
+		       int out)
 {
-	int fds[1 + DEVLINE_LISTEN_MAX + 1], binfd;
+	int fds[1 + DEVLINE_LISTEN_MAX + 1], binfd, null;
 	sigset_t none;
 
 	sigemptyset(&none);
@@ -181,6 +282,9 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 		_exit(VTPMS_EXIT_NOEXEC);
 	binfd = fcntl(binfd, F_DUPFD_CLOEXEC, 64);
 	/* move everything above the targets first, so no dup2 overwrites a source */
+	null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	null = null < 0 ? -1 : fcntl(null, F_DUPFD_CLOEXEC, 64);
+	out = fcntl(out, F_DUPFD_CLOEXEC, 64);
 	fds[0] = fcntl(channel, F_DUPFD, 64);
 	for (int k = 0; k < n; k++)
 		fds[1 + k] = fcntl(lfds[k], F_DUPFD, 64);
@@ -188,6 +292,10 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	for (int k = 0; k <= n + 1; k++)
 		if (fds[k] < 0 || dup2(fds[k], VTPMS_CHANNEL_FD + k) < 0)
 			_exit(VTPMS_EXIT_NOEXEC);
+	/* from here on a message of ours would go to the pipe, not the log: exit codes only */
+	if (null < 0 || out < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(out, STDOUT_FILENO) < 0 ||
+	    dup2(out, STDERR_FILENO) < 0)
+		_exit(VTPMS_EXIT_NOEXEC);
 	/* the binary's descriptor goes just above, close-on-exec */
 	int exe = VTPMS_CHANNEL_FD + 2 + n;
 	if (binfd < 0 || dup3(binfd, exe, O_CLOEXEC) < 0)
@@ -203,7 +311,7 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 /* A vtpm's command line; the strings it points into live beside it. */
 struct launch {
 	const char *argv[ARGV_MAX];
-	char buf[2048], dirarg[96], flags[48];
+	char buf[2048], dirarg[96], flags[48], maxconn[16];
 };
 
 static int build_argv(const struct mgr *m, const struct store_vtpm *v, const struct devline *d,
@@ -224,6 +332,9 @@ static int build_argv(const struct mgr *m, const struct store_vtpm *v, const str
 	argv[argc++] = "fd=3";
 	argv[argc++] = "--name";
 	argv[argc++] = name;
+	snprintf(l->maxconn, sizeof(l->maxconn), "%u", m->cfg.vtpm_max_connections);
+	argv[argc++] = "--max-connections";
+	argv[argc++] = l->maxconn;
 	if (devline_args(d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, l->buf, sizeof(l->buf)) < 0) {
 		log_err("vtpm %s: too many options", name);
 		errno = EINVAL;
@@ -259,7 +370,7 @@ static int open_state_dir(const struct mgr *m, const struct store_vtpm *v, const
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
 	char err[256], name[37];
-	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd;
+	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd, out[2];
 	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
 	struct launch l;
 	struct devline d;
@@ -292,23 +403,30 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 			 "local user", name);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail_lfds;
-	i = calloc(1, sizeof(*i));
-	if (!i)
+	/* its output: only the read end is non-blocking (pipe2's flags would set both) */
+	if (pipe2(out, O_CLOEXEC) < 0)
 		goto fail_sv;
+	i = calloc(1, sizeof(*i));
+	if (!i || sock_set_nonblock(out[0]) < 0) {
+		free(i);
+		goto fail_out;
+	}
 	pid_t manager = getpid();
 	pid = fork();
 	if (pid < 0) {
 		free(i);
-		goto fail_sv;
+		goto fail_out;
 	}
 	if (pid == 0)
-		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager, m->cfg.state_max);
+		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager, m->cfg.state_max, out[1]);
+	close(out[1]);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
 	i->m = m;
 	i->pid = pid;
+	i->out_fd = out[0];
 	i->ready_cb = cb;
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
@@ -318,6 +436,10 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	memcpy(i->files, files, sizeof(i->files));
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
 	LIST_INSERT_HEAD(&m->insts, i, link);
+	if (ev_add(m->loop, i->out_fd, EV_READ, out_event, i) < 0) {
+		close(i->out_fd);	/* its writes then fail with EPIPE: lines lost, nothing else */
+		i->out_fd = -1;
+	}
 	if (!i->tb) {
 		log_err("vtpm %s: cannot set up its channel", name);
 		kill(pid, SIGKILL);
@@ -328,6 +450,9 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		log_warn("vtpm %s: cannot record pid %d: %s", name, (int)pid, strerror(errno));
 	log_info("vtpm %s started (pid %d)", name, (int)pid);
 	return 0;
+fail_out:
+	close(out[0]);
+	close(out[1]);
 fail_sv:
 	close(sv[0]);
 	close(sv[1]);
@@ -380,6 +505,7 @@ void vtpms_reap(struct mgr *m)
 		}
 		LIST_FOREACH(i, &m->insts, link) {
 			if (i->pid == pid) {
+				out_close(i);	/* its last words (a crash report) before ours */
 				report_exit(i, status);
 				pidrec_drop(m->datafd, i->name);
 				if (i->exit_cb)

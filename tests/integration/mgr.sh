@@ -44,9 +44,38 @@ m_is_ours() {
   return 1
 }
 
+# --- sanitizer reports of vtpms ---------------------------------------------
+# A sandboxed vtpm cannot write to the report files tests/run.sh collects
+# (Landlock; it cannot even read ASAN_OPTIONS): its ASan/UBSan report goes
+# to its stderr, a pipe the manager copies into its log, each line as
+# "vtpm UUID output: ...". At cleanup (also on failure) the output of every
+# vTPM whose lines hold a report is copied into $BUILD/sanitizer-reports,
+# which fails the test in tests/run.sh, unless the test expected that
+# vTPM's report (m_san_expect UUID).
+M_SAN_RE='==[0-9]+==(ERROR|WARNING): [A-Za-z]*Sanitizer|runtime error: |Sanitizer:DEADLYSIGNAL'
+M_SAN_EXPECTED=()
+m_san_expect() { M_SAN_EXPECTED+=("$1"); }
+# m_san_build: the vtpm under test is built with ASan.
+m_san_build() { nm "$VTPM" 2>/dev/null | grep -q ' __asan_init$'; }
+# m_vtpm_output UUID: what that vTPM wrote to its stdout and stderr, as logged.
+m_vtpm_output() {
+  sed -nE "s/^[^ ]+ vtpmmgr info: vtpm $1 output: //p" "$M_LOG" 2>/dev/null
+}
+m_san_collect() {
+  local dir="${BUILD:-}/sanitizer-reports" u
+  [ -n "${BUILD:-}" ] && [ -d "$dir" ] && [ -f "$M_LOG" ] || return 0
+  for u in $(sed -nE 's/^[^ ]+ vtpmmgr info: vtpm ([0-9a-f-]{36}) output: .*/\1/p' "$M_LOG" | sort -u); do
+    [[ " ${M_SAN_EXPECTED[*]} " == *" $u "* ]] && continue
+    m_vtpm_output "$u" | grep -qE "$M_SAN_RE" || continue
+    m_vtpm_output "$u" >"$dir/vtpm.$T_NAME.$u"
+    echo "sanitizer report from vTPM $u in the manager's log: $dir/vtpm.$T_NAME.$u" >&2
+  done
+}
+
 m_cleanup() {
   local pid
   for pid in "${M_VTPM_PIDS[@]}"; do m_is_ours "$pid" && kill -TERM "$pid"; done
+  m_san_collect
   t_cleanup
   for pid in "${M_VTPM_PIDS[@]}"; do m_is_ours "$pid" && kill -KILL "$pid"; done
 }
@@ -169,7 +198,7 @@ m_mgr_kill9() {
   m_forget "$M_MGR_PID"
 }
 
-# m_log_since LINE: the manager's log (the vtpms' lines included) after line LINE.
+# m_log_since LINE: the manager's log (the vtpms' output included) after line LINE.
 m_log_lines() { wc -l <"$M_LOG" 2>/dev/null || echo 0; }
 m_log_since() { tail -n +$(($1 + 1)) "$M_LOG"; }
 

@@ -31,8 +31,8 @@ proc_field() { awk -v k="$2:" '$1 == k { $1 = ""; sub(/^ /, ""); print }' "/proc
 vtpm_uid() { m_ctl --json show "$1" | m_py "d['vtpm']['uid']"; }
 # log_has REGEX: the manager's log has a matching line.
 log_has() { grep -Eq -- "$1" "$M_LOG"; }
-# shell_ran: the hostile program's shell printed its marker (vtpms inherit
-# the manager's stdout, bg.log, and stderr, the log).
+# shell_ran: the hostile program's shell printed its marker (a vtpm's
+# stdout and stderr reach the manager's log through its pipe).
 shell_ran() { grep -q HOSTILE-SHELL-RAN "$M_LOG" "$T_DIR/bg.log"; }
 
 # The hostile program learns its targets from the manager's environment,
@@ -127,8 +127,8 @@ read -r attempts held allowed unexpected < <(echo "$summary" |
 log_has "vtpm $UB \(pid [0-9]+\) crashed: signal 31$" ||
   m_fail "B ended as '$(grep -E "$b_done" "$M_LOG")', want killed by SIGSYS (signal 31)"
 # the same lines reached the manager's log through B's stderr
-[ "$(grep -c "^hostile\[$UB\]: " "$M_LOG")" = "$(wc -l <"$report")" ] ||
-  m_fail "B wrote $(wc -l <"$report") report lines but $(grep -c "^hostile\[$UB\]: " "$M_LOG") log lines"
+[ "$(m_vtpm_output "$UB" | grep -c "^hostile\[$UB\]: ")" = "$(wc -l <"$report")" ] ||
+  m_fail "B wrote $(wc -l <"$report") report lines but $(m_vtpm_output "$UB" | grep -c "^hostile\[$UB\]: ") log lines"
 uid_b=$(sed -nE 's/^start: uid ([0-9]+),.*/\1/p' "$report")
 [ "$uid_b" = "$(vtpm_uid "$UB")" ] && [ "$uid_b" != "$uid_a" ] && [ "$uid_b" != "$uid_a2" ] ||
   m_fail "B ran as uid '$uid_b' (assigned $(vtpm_uid "$UB"); A $uid_a, second vTPM $uid_a2)"
@@ -140,10 +140,10 @@ out=$(m_ctl start "$UC" 2>&1) && m_fail "vtpmctl start C reported success: $out"
 c_done="vtpm $UC \(pid [0-9]+\) (exited with status [0-9]+|stopped|crashed: signal [0-9]+)$"
 t_wait_for log_has "$c_done" || m_fail "C did not end within 10 s"
 c_end=$(grep -E "$c_done" "$M_LOG")
-grep "^hostile\[$UC\]: \|^/bin/sh: " "$M_LOG" | sed 's/^/    C: /' >&2
+m_vtpm_output "$UC" | sed 's/^/    C: /' >&2
 if echo "$c_end" | grep -q "exited with status 127$"; then
   # the loader ran (it may) and could not read the shell
-  log_has '^/bin/sh: error while loading shared libraries: .*Permission denied$' ||
+  m_vtpm_output "$UC" | grep -q '^/bin/sh: error while loading shared libraries: .*Permission denied$' ||
     m_fail "C's loader exited 127 without saying it was refused /bin/sh"
 elif ! grep -q "^e execve .* /bin/sh: denied (" "$(m_state_dir "$UC")/hostile.report"; then
   m_fail "C ended as '$c_end' without the loader or its exec being refused"

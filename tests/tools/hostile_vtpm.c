@@ -25,11 +25,22 @@
  * or confined) and "g <call>: calling, SIGSYS expected". Any line after that
  * says it survived; it then exits 0. It never returns from main.
  *
+ * Two more modes, each for the one vTPM its variable names, test
+ * test_mgr_vtpm_output.sh: HOSTILE_LOG_NAME goes for the manager's log
+ * through its stderr (ftruncate and pwrite at offset 0, a forged log line,
+ * terminal escapes, an overlong line) and exits 0; HOSTILE_SAN_NAME writes
+ * one byte past a heap block, which a sanitizer build reports, and exits 0
+ * if nothing stopped it. A vTPM named in HOSTILE_HANG_NAMES (test
+ * test_mgr_fd_exhaustion.sh) never serves and never exits: a start waits.
+ *
  * Environment: HOSTILE_OTHER_DIR  another vTPM's state directory
  *              HOSTILE_OTHER_SOCK that vTPM's Unix socket
  *              HOSTILE_DATA_DIR   the manager's data directory
  *              HOSTILE_READABLE   a file outside the sandbox that anyone may read
  *              HOSTILE_LDSO_NAME  UUID of the vTPM that tries the interpreter
+ *              HOSTILE_LOG_NAME   UUID of the vTPM that goes for the log
+ *              HOSTILE_SAN_NAME   UUID of the vTPM that overflows a heap block
+ *              HOSTILE_HANG_NAMES UUIDs of the vTPMs that hang, space-separated
  * Arguments: as vtpmmgr gives a vtpm; --tpmstate dirfd=N, --manager fd=N
  * and --name UUID are used, the rest ignored.
  *
@@ -324,6 +335,66 @@ static void channel(struct hostile *h)
 	tpmfront_close(tf);
 }
 
+/* One attempt on stderr: refused is what must happen (it is a pipe of its own). */
+static void log_attempt(struct hostile *h, const char *what, long rc, int e)
+{
+	if (rc < 0)
+		say(h, "l %s: refused (%s)", what, errname(e));
+	else
+		say(h, "l %s: ALLOWED (result %ld)", what, rc);
+}
+
+/* The manager's log through stderr: erase it, overwrite its start, forge lines. Never returns. */
+static void attack_log(struct hostile *h)
+{
+	static const char forged[] = "2000-01-01T00:00:00.000Z vtpmmgr info: FORGED-BY-HOSTILE\n";
+	static const char escapes[] = "\r\033[2K2000-01-01T00:00:00.000Z vtpmmgr info: ESCAPED-BY-HOSTILE\n";
+	char longline[3000];
+	long rc;
+
+	rc = ftruncate(STDERR_FILENO, 0);
+	log_attempt(h, "ftruncate(2, 0)", rc, errno);
+	rc = (long)pwrite(STDERR_FILENO, forged, sizeof(forged) - 1, 0);
+	log_attempt(h, "pwrite(2, forged line, offset 0)", rc, errno);
+	(void)!write(STDERR_FILENO, forged, sizeof(forged) - 1);
+	(void)!write(STDERR_FILENO, escapes, sizeof(escapes) - 1);
+	memset(longline, 'L', sizeof(longline));
+	longline[sizeof(longline) - 1] = '\n';
+	(void)!write(STDERR_FILENO, longline, sizeof(longline));
+	say(h, "l done");
+	_exit(0);
+}
+
+/* A heap overflow by one byte: a sanitizer build reports it and stops here. Never returns. */
+static void overflow(struct hostile *h)
+{
+	char *volatile p = malloc(8);
+	volatile size_t i = 8;
+
+	say(h, "s writing one byte past an 8-byte heap block");
+	if (p)
+		p[i] = 1;
+	say(h, "s survived: not a sanitizer build");
+	_exit(0);
+}
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOSTILE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define HOSTILE_ASAN 1
+#endif
+#ifdef HOSTILE_ASAN
+/* As a vtpm's (src/vtpm/main.c says why): the sandbox is the same. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "detect_leaks=0:symbolize=0";
+}
+#endif
+
 /* The number N of "KEY=N" in the vtpm option following `opt`, or -1. */
 static int opt_fd(int argc, char **argv, const char *opt, const char *key)
 {
@@ -430,6 +501,8 @@ int main(int argc, char **argv)
 	const char *data = getenv("HOSTILE_DATA_DIR"), *ldso = getenv("HOSTILE_LDSO_NAME");
 	const char *readable = getenv("HOSTILE_READABLE");
 	const char *limits = getenv("HOSTILE_LIMITS_NAME");
+	const char *log_name = getenv("HOSTILE_LOG_NAME"), *san_name = getenv("HOSTILE_SAN_NAME");
+	const char *hang = getenv("HOSTILE_HANG_NAMES");
 
 	h.state_fd = opt_fd(argc, argv, "--tpmstate", "dirfd");
 	h.mgr_fd = opt_fd(argc, argv, "--manager", "fd");
@@ -440,6 +513,15 @@ int main(int argc, char **argv)
 	    h.mgr_fd, h.report_fd >= 0 ? "open" : errname(errno));
 	if (h.state_fd >= 0 && h.name && limits && !strcmp(limits, h.name))
 		limits_probe(&h);
+	if (h.name && hang && strstr(hang, h.name)) {
+		say(&h, "h hanging until killed");
+		for (;;)
+			sleep(3600);
+	}
+	if (h.name && log_name && !strcmp(log_name, h.name))
+		attack_log(&h);
+	if (h.name && san_name && !strcmp(san_name, h.name))
+		overflow(&h);
 	if (h.state_fd < 0 || !h.name || !other_dir || !other_sock || !data || !readable) {
 		say(&h, "usage: needs --tpmstate dirfd=N, --name and HOSTILE_OTHER_DIR, "
 			"HOSTILE_OTHER_SOCK, HOSTILE_DATA_DIR, HOSTILE_READABLE");
