@@ -49,6 +49,7 @@ struct conn {
 	bool is_datafd;		/* the data connection QEMU handed over */
 	bool in_request;	/* a partial request is pending (deadline armed) */
 	bool not_tcp;		/* TCP_QUICKACK failed once: don't retry it */
+	unsigned ctrl_warned;	/* CTRL_WARN_* this connection already logged */
 };
 
 struct listener {
@@ -201,7 +202,7 @@ static long data_step(struct conn *c)
 static long ctrl_step(struct conn *c)
 {
 	struct server *s = c->srv;
-	struct ctrl_env env = { .set_datafd = set_datafd, .arg = s };
+	struct ctrl_env env = { .set_datafd = set_datafd, .arg = s, .warned = c->ctrl_warned };
 	size_t len = 0;
 	enum frame_result r = ctrl_frame(c->in.p, c->in.len, &len);
 
@@ -218,6 +219,7 @@ static long ctrl_step(struct conn *c)
 	}
 	if (ctrl_handle(&env, c->in.p, len, &c->passed_fd, &c->out) < 0)
 		return -1;
+	c->ctrl_warned = env.warned;
 	if (c->passed_fd >= 0) {
 		/* an fd the command did not ask for: never keep it */
 		close(c->passed_fd);
