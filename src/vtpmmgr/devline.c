@@ -74,6 +74,8 @@ int devline_parse(const char *config, struct devline *d, char *err, size_t errle
 			l[1] = *l;
 			l[1].port++;
 			d->n += 2;
+		} else if (!strcmp(tok, "migrate-from") && store_uuid_parse(val, d->migrate_from) == 0) {
+			d->has_migrate_from = true;
 		} else if (!strcmp(tok, "binary") && safe_path(val)) {
 			snprintf(d->binary, sizeof(d->binary), "%s", val);
 		} else if (!strcmp(tok, "flags") &&
@@ -87,7 +89,7 @@ int devline_parse(const char *config, struct devline *d, char *err, size_t errle
 bad:
 		snprintf(err, errlen, "bad device setting %s=%s (server|ctrl=unix:/path|tcp:port, "
 			 "tpmif=/path, mssim=port, flags=startup-clear|startup-state|startup-none, "
-			 "binary=/path; "
+			 "binary=/path, migrate-from=UUID; "
 			 "at most four listeners)", tok, val);
 		return -1;
 	}

@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devline: the grammar of a vTPM's device line (server=, ctrl=, tpmif=,
- * mssim=, flags=, binary=), which the operator gives to `vtpmctl create`
+ * mssim=, flags=, binary=, migrate-from=), which the operator gives to `vtpmctl create`
  * and the store keeps. Runs in vtpmmgr; the line comes from root's vtpmctl
  * or from the store, and is checked as untrusted text all the same.
  */
 #ifndef VTPMMGR_DEVLINE_H
 #define VTPMMGR_DEVLINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define DEVLINE_LISTEN_MAX	5	/* server, ctrl, tpmif, mssim command + platform */
 
@@ -24,6 +26,9 @@ struct devline {
 	int n;
 	char flags[32];			/* "startup-clear" ..., or "" */
 	char binary[128];		/* another vtpm executable (canary, tests), or "" */
+	/* migrate-from=UUID: state blobs of that vTPM (of this manager) may come in */
+	bool has_migrate_from;
+	uint8_t migrate_from[16];
 };
 
 /* Parses a device line into d; on error, a message for the operator in err. */

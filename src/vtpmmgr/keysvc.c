@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "devline.h"
 #include "log.h"
 
 /*
@@ -34,13 +35,21 @@ static int blob_key(const struct mgr *m, const struct mgr_blobkey *k, uint8_t ke
 }
 
 /*
- * Whether vTPM dst may take in a blob that left vTPM src: today its own
- * blobs only. Cross-host migration adds here the sources (managers) this
- * one was told to trust; the freshness rule below stays as it is.
+ * Whether vTPM dst may take in a blob that left vTPM src: its own, or one
+ * of the vTPM its device line names with migrate-from= (a migration between
+ * two vTPMs of this manager, which the operator set up). Cross-host
+ * migration adds here the managers this one was told to trust; the
+ * freshness rule below stays as it is.
  */
-static bool blob_source_ok(const uint8_t dst[VTPM_UUID_SIZE], const uint8_t src[VTPM_UUID_SIZE])
+static bool blob_source_ok(const struct store_vtpm *dst, const uint8_t src[VTPM_UUID_SIZE])
 {
-	return memcmp(dst, src, VTPM_UUID_SIZE) == 0;
+	struct devline d;
+	char err[256];
+
+	if (memcmp(dst->uuid, src, VTPM_UUID_SIZE) == 0)
+		return true;
+	return devline_parse(dst->config, &d, err, sizeof(err)) == 0 && d.has_migrate_from &&
+	       memcmp(d.migrate_from, src, VTPM_UUID_SIZE) == 0;
 }
 
 /*
@@ -49,14 +58,14 @@ static bool blob_source_ok(const uint8_t dst[VTPM_UUID_SIZE], const uint8_t src[
  * this vtpm just took in (the restore writes that one anew, raising the
  * sequence) is its companion, and fresh as well.
  */
-static uint32_t blob_import_ok(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], const char *name,
+static uint32_t blob_import_ok(struct mgr *m, const struct store_vtpm *v, const char *name,
 			       struct keysvc_peer *peer, const struct mgr_blobkey *k)
 {
 	const struct store_vtpm *src = store_find(m->st, k->uuid);
 	bool companion = peer->imported && k->type != VTPM_BLOB_PERMANENT && peer->seq == k->seq &&
 			 memcmp(peer->src, k->uuid, VTPM_UUID_SIZE) == 0;
 
-	if (!blob_source_ok(uuid, k->uuid) || !src) {
+	if (!blob_source_ok(v, k->uuid) || !src) {
 		log_err("vtpm %s: a state blob of another vTPM refused", name);
 		return VTPM_FORBIDDEN;
 	}
@@ -86,7 +95,7 @@ static uint32_t answer_blobkey(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE]
 		memcpy(out->blob.uuid, uuid, VTPM_UUID_SIZE);
 		out->blob.seq = v->rec[VTPM_BLOB_PERMANENT - 1].seq;
 	} else {
-		res = blob_import_ok(m, uuid, name, peer, &r->blob);
+		res = blob_import_ok(m, v, name, peer, &r->blob);
 	}
 	if (res == VTPM_SUCCESS && blob_key(m, &out->blob, out->blob.key) < 0)
 		res = VTPM_FAIL;
