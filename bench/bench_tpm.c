@@ -123,7 +123,7 @@ struct conn {
 	int sock;
 	unsigned char *floor_buf; /* libtpms' response buffer, reused */
 	uint32_t floor_cap;
-	uint8_t rbuf[TPM_MAX_RESPONSE];
+	uint8_t rbuf[TPM_PACKET_MAX];
 	uint32_t sign_key; /* 0 until the signing primary exists */
 	int nv_defined;    /* the NV_Write index exists */
 	uint32_t nv_seq;   /* NV_Write: differs in every write */
@@ -350,7 +350,7 @@ out_free:
 static int conn_exchange(struct conn *c, uint8_t *cmd, size_t cmd_len,
 			 const uint8_t **rsp, size_t *rsp_len)
 {
-	uint32_t size;
+	struct tpm_hdr h;
 
 	if (c->floor) {
 		uint32_t n = 0;
@@ -366,17 +366,17 @@ static int conn_exchange(struct conn *c, uint8_t *cmd, size_t cmd_len,
 	}
 	if (write_full(c->sock, cmd, cmd_len) != 0)
 		return -1;
-	if (read_full(c->sock, c->rbuf, TPM_HEADER_SIZE) != 0)
+	if (read_full(c->sock, c->rbuf, TPM_HDR_SIZE) != 0)
 		goto fail_read;
-	size = tpm_rsp_size(c->rbuf);
-	if (size == 0) {
+	/* lib/tpm caps the size field at the buffer before the body is read */
+	if (tpm_hdr_parse(c->rbuf, TPM_HDR_SIZE, sizeof(c->rbuf), &h) != 1 || !tpm_tag_is_tpm2(h.tag)) {
 		errno = EPROTO;
 		return -1;
 	}
-	if (read_full(c->sock, c->rbuf + TPM_HEADER_SIZE, size - TPM_HEADER_SIZE) != 0)
+	if (read_full(c->sock, c->rbuf + TPM_HDR_SIZE, h.size - TPM_HDR_SIZE) != 0)
 		goto fail_read;
 	*rsp = c->rbuf;
-	*rsp_len = size;
+	*rsp_len = h.size;
 	return 0;
 fail_read:
 	if (errno == 0)
@@ -414,7 +414,7 @@ static int conn_open_unix(struct conn *c, const char *path, uint32_t *rc)
 static int conn_open_floor(struct conn *c, const char *state_file, uint32_t *rc)
 {
 	struct libtpms_callbacks cbs;
-	uint8_t cmd[TPM_HEADER_SIZE + 2];
+	uint8_t cmd[TPM_HDR_SIZE + 2];
 	const uint8_t *rsp;
 	size_t len, rsp_len;
 
@@ -471,7 +471,7 @@ static int conn_call(struct conn *c, uint8_t *cmd, size_t len, uint32_t *rc,
 
 static int conn_flush(struct conn *c, uint32_t handle, uint32_t *rc)
 {
-	uint8_t cmd[TPM_HEADER_SIZE + 4];
+	uint8_t cmd[TPM_HDR_SIZE + 4];
 	size_t len = tpm_cmd_flush(cmd, sizeof(cmd), handle);
 
 	return conn_call(c, cmd, len, rc, tpm_rsp_plain);
@@ -501,7 +501,7 @@ static int create_primary(struct conn *c, enum tpm_key_kind kind, uint32_t seq,
 			  uint32_t *handle, uint8_t *name, size_t *name_len,
 			  uint64_t *elapsed, uint32_t *rc)
 {
-	uint8_t cmd[TPM_MAX_COMMAND];
+	uint8_t cmd[TPM_PACKET_MAX];
 	const uint8_t *rsp;
 	size_t len = tpm_cmd_create_primary(cmd, sizeof(cmd), kind, seq);
 	size_t rsp_len;
@@ -564,7 +564,7 @@ static int run_create(struct conn *c, enum bench_cmd cmd, uint32_t round,
 static int run_fixed(struct conn *c, enum bench_cmd cmd, uint32_t n,
 		     uint64_t *lat, uint32_t *rc)
 {
-	uint8_t buf[TPM_MAX_COMMAND];
+	uint8_t buf[TPM_PACKET_MAX];
 	size_t len = 0;
 	uint32_t i;
 
@@ -622,7 +622,7 @@ static int run_fixed(struct conn *c, enum bench_cmd cmd, uint32_t n,
  */
 static int run_nv_write(struct conn *c, uint32_t n, uint64_t *lat, uint32_t *rc)
 {
-	uint8_t buf[TPM_MAX_COMMAND], data[NV_WRITE_BYTES];
+	uint8_t buf[TPM_PACKET_MAX], data[NV_WRITE_BYTES];
 	uint32_t i;
 	int st;
 
@@ -769,7 +769,7 @@ static int ready_try(const char *path, uint64_t deadline)
 {
 	struct conn c;
 	struct timeval tv;
-	uint8_t cmd[TPM_HEADER_SIZE + 2];
+	uint8_t cmd[TPM_HDR_SIZE + 2];
 	const uint8_t *rsp;
 	size_t len = tpm_cmd_get_random(cmd, sizeof(cmd), READY_RANDOM_BYTES);
 	size_t rsp_len;

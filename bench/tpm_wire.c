@@ -16,8 +16,6 @@
 #include "buf.h"
 #include "tpm.h"
 
-#define TPM_ST_NO_SESSIONS 0x8001u
-#define TPM_ST_SESSIONS 0x8002u
 #define TPM_ST_CREATION 0x8021u
 #define TPM_ST_HASHCHECK 0x8024u
 
@@ -88,7 +86,7 @@ static void cmd_begin(struct buf *b, uint16_t tag, uint32_t cc)
 static size_t cmd_end(struct buf *b)
 {
 	buf_patch_u32(b, 2, (uint32_t)b->off);
-	if (!buf_ok(b) || b->off > TPM_MAX_COMMAND)
+	if (!buf_ok(b) || b->off > TPM_PACKET_MAX)
 		return 0;
 	return b->off;
 }
@@ -114,7 +112,7 @@ size_t tpm_cmd_get_random(uint8_t *buf, size_t cap, uint16_t bytes)
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_GET_RANDOM);
+	cmd_begin(&b, TPM20_ST_NO_SESSIONS, TPM_CC_GET_RANDOM);
 	buf_put_u16(&b, bytes);
 	return cmd_end(&b);
 }
@@ -125,7 +123,7 @@ size_t tpm_cmd_pcr_extend(uint8_t *buf, size_t cap, uint32_t pcr,
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_PCR_EXTEND);
+	cmd_begin(&b, TPM20_ST_SESSIONS, TPM_CC_PCR_EXTEND);
 	buf_put_u32(&b, pcr);
 	cmd_pw_session(&b);
 	buf_put_u32(&b, 1); /* TPML_DIGEST_VALUES.count */
@@ -187,7 +185,7 @@ size_t tpm_cmd_create_primary(uint8_t *buf, size_t cap,
 	size_t pub_at;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_CREATE_PRIMARY);
+	cmd_begin(&b, TPM20_ST_SESSIONS, TPM_CC_CREATE_PRIMARY);
 	buf_put_u32(&b, TPM_RH_OWNER);
 	cmd_pw_session(&b);
 	buf_put_u16(&b, 4); /* TPM2B_SENSITIVE_CREATE */
@@ -209,7 +207,7 @@ size_t tpm_cmd_sign(uint8_t *buf, size_t cap, uint32_t key,
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_SIGN);
+	cmd_begin(&b, TPM20_ST_SESSIONS, TPM_CC_SIGN);
 	buf_put_u32(&b, key);
 	cmd_pw_session(&b);
 	buf_put_tpm2b(&b, digest, TPM_DIGEST_SIZE);
@@ -226,7 +224,7 @@ size_t tpm_cmd_flush(uint8_t *buf, size_t cap, uint32_t handle)
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_NO_SESSIONS, TPM_CC_FLUSH_CONTEXT);
+	cmd_begin(&b, TPM20_ST_NO_SESSIONS, TPM_CC_FLUSH_CONTEXT);
 	buf_put_u32(&b, handle);
 	return cmd_end(&b);
 }
@@ -237,7 +235,7 @@ size_t tpm_cmd_nv_define(uint8_t *buf, size_t cap, uint32_t index,
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_DEFINE_SPACE);
+	cmd_begin(&b, TPM20_ST_SESSIONS, TPM_CC_NV_DEFINE_SPACE);
 	buf_put_u32(&b, TPM_RH_OWNER);
 	cmd_pw_session(&b);
 	buf_put_u16(&b, 0);  /* auth: empty */
@@ -256,7 +254,7 @@ size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
 	struct buf b;
 
 	buf_init_write(&b, buf, cap);
-	cmd_begin(&b, TPM_ST_SESSIONS, TPM_CC_NV_WRITE);
+	cmd_begin(&b, TPM20_ST_SESSIONS, TPM_CC_NV_WRITE);
 	buf_put_u32(&b, TPM_RH_OWNER); /* authHandle */
 	buf_put_u32(&b, index);
 	cmd_pw_session(&b);
@@ -266,18 +264,6 @@ size_t tpm_cmd_nv_write(uint8_t *buf, size_t cap, uint32_t index,
 }
 
 /* ---- responses ---- */
-
-uint32_t tpm_rsp_size(const uint8_t hdr[TPM_HEADER_SIZE])
-{
-	uint16_t tag = be16_load(hdr);
-	uint32_t size = be32_load(hdr + 2);
-
-	if (tag != TPM_ST_NO_SESSIONS && tag != TPM_ST_SESSIONS)
-		return 0;
-	if (size < TPM_HEADER_SIZE || size > TPM_MAX_RESPONSE)
-		return 0;
-	return size;
-}
 
 /*
  * Reads the header.  Returns -1 when malformed, 1 when the TPM answered
@@ -298,7 +284,7 @@ static int rsp_begin(struct buf *r, const uint8_t *rsp, size_t len,
 		return -1;
 	if (*rc != 0)
 		return buf_done(r) ? 1 : -1;
-	if (tag != (sessions ? TPM_ST_SESSIONS : TPM_ST_NO_SESSIONS))
+	if (tag != (sessions ? TPM20_ST_SESSIONS : TPM20_ST_NO_SESSIONS))
 		return -1;
 	return 0;
 }
@@ -384,8 +370,8 @@ int tpm_rsp_create_primary(const uint8_t *rsp, size_t len, uint32_t *rc,
 	*handle = buf_get_u32(&r);
 	if (rsp_params(&r, &p) != 0)
 		return -1;
-	(void)buf_get_tpm2b(&p, &n, TPM_MAX_RESPONSE); /* outPublic */
-	(void)buf_get_tpm2b(&p, &n, TPM_MAX_RESPONSE); /* creationData */
+	(void)buf_get_tpm2b(&p, &n, TPM_PACKET_MAX); /* outPublic */
+	(void)buf_get_tpm2b(&p, &n, TPM_PACKET_MAX); /* creationData */
 	(void)buf_get_tpm2b(&p, &n, TPM_NAME_MAX);     /* creationHash */
 	if (buf_get_u16(&p) != TPM_ST_CREATION)        /* creationTicket */
 		return -1;

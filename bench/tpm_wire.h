@@ -14,9 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TPM_HEADER_SIZE 10u
-#define TPM_MAX_COMMAND 4096u  /* TPM2_BUFFER_MAX of libtpms 0.9 */
-#define TPM_MAX_RESPONSE 4096u
+#include "tpm.h"	/* TPM_HDR_SIZE, TPM_PACKET_MAX, tags, tpm_hdr_parse */
+
 #define TPM_DIGEST_SIZE 32u    /* SHA-256 */
 #define TPM_NAME_MAX (2u + 64u) /* hash alg id + largest digest */
 #define TPM_RC_NV_DEFINED 0x0000014Cu /* NV_DefineSpace: the index exists */
@@ -68,8 +67,5 @@ int tpm_rsp_no_params(const uint8_t *rsp, size_t len, uint32_t *rc);
 int tpm_rsp_create_primary(const uint8_t *rsp, size_t len, uint32_t *rc,
 			   uint32_t *handle, uint8_t *name, size_t *name_len);
 int tpm_rsp_sign(const uint8_t *rsp, size_t len, uint32_t *rc);
-
-/* The size field of a response header, or 0 if the header is unusable. */
-uint32_t tpm_rsp_size(const uint8_t hdr[TPM_HEADER_SIZE]);
 
 #endif

@@ -23,6 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../tests/unit/fake_counter.h"
 #include "../tests/unit/helpers.h"
 #include "store.h"
 
@@ -42,23 +43,7 @@ static void check(bool ok, const char *what)
 	}
 }
 
-static int ctr_read(void *arg, uint64_t *value)
-{
-	(void)arg;
-	*value = counter;
-	return 0;
-}
-
-static int ctr_increment(void *arg, uint64_t *value)
-{
-	(void)arg;
-	counter++;
-	if (value)
-		*value = counter;
-	return 0;
-}
-
-static const struct store_counter ctr = { ctr_read, ctr_increment, NULL };
+static const struct store_counter ctr = FAKE_COUNTER(counter);
 
 static void remove_dir(void)
 {
@@ -75,7 +60,7 @@ static void setup(void)
 	th_mkdtemp(dir);
 	atexit(remove_dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	check(st != NULL, "create the store");
 	for (int i = 0; i < VTPMS; i++) {
 		struct store_vtpm v = { .tpm2 = true, .uid = 1000u + (uint32_t)i };
@@ -121,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		unlink(side);
 	}
 	counter = counter_at_rest;
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	if (!st) {
 		check(size > 2, "the unpatched store opens");
 		return 0;

@@ -34,7 +34,7 @@ xs() { printf '%04x%s' "${#1}" "$(text "$1")"; }
 
 rm -rf "$top/corpus/frame" "$top/corpus/ctrl" "$top/corpus/mssim" "$top/corpus/tpmif_take" \
 	"$top/corpus/xsmsg" "$top/corpus/mgrmsg" "$top/corpus/hwtpm" \
-	"$top/corpus/nv" "$top/corpus/store"
+	"$top/corpus/nv" "$top/corpus/store" "$top/corpus/devline"
 
 # --- frame: data channel streams
 seed frame plain_getrandom "$getrandom"
@@ -258,3 +258,29 @@ seed store page3 "2000 00000000"
 seed store page4_tail "3ff0 ffffffffffffffff"
 seed store page5 "4000 0a"
 seed store past_end "ffff 00"
+
+# --- devline: device lines as vtpmctl create sends them (text)
+line() { seed devline "$1" "$(text "$2")"; }
+line unix_pair "server=unix:/run/vtpm/a.sock,ctrl=unix:/run/vtpm/a.ctrl,flags=startup-clear"
+line four_then_settings "server=unix:/a,ctrl=unix:/b,tpmif=/c,mssim=12000,flags=startup-none,binary=/usr/sbin/vtpm,insecure-tcp"
+line owner_mode "server=unix:/run/vtpm/q.sock,ctrl=unix:/run/vtpm/q.ctrl,uid=libvirt-qemu,gid=kvm,mode=0660"
+line owner_numbers "ctrl=unix:/run/q.ctrl,uid=4294967294,gid=0,mode=0"
+line uid_cap_plus_1 "ctrl=unix:/run/q.ctrl,uid=4294967295"
+line mode_cap_plus_1 "ctrl=unix:/run/q.ctrl,mode=01000"
+line name_cap_plus_1 "uid=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+line owner_twice "uid=0,uid=nobody"
+line binary_twice "binary=/usr/sbin/vtpm,binary=/usr/sbin/v"
+line tcp_insecure "insecure-tcp,server=tcp:2321,ctrl=unix:/run/c"
+line tcp_without "server=tcp:2321,ctrl=unix:/run/c"
+line ctrl_tcp "ctrl=tcp:2322,insecure-tcp"
+line mssim_without "mssim=2321"
+line mssim_top_port "mssim=65534,insecure-tcp"
+line dotdot "server=unix:/run/../etc/a.sock"
+line dot_tail "tpmif=/run/vtpm/."
+line relative "server=unix:relative.sock"
+line fifth_listener "server=unix:/a,ctrl=unix:/b,tpmif=/c,tpmif=/d,server=unix:/e"
+line not_key_value "server"
+line empty_tokens ",,server=unix:/a,,"
+line path_cap "tpmif=/$(printf 'a%.0s' $(seq 99))"
+line path_cap_plus_1 "tpmif=/$(printf 'a%.0s' $(seq 100))"
+line too_long "server=unix:/a$(printf ',%.0s' $(seq 1100))"

@@ -5,6 +5,8 @@
  */
 #include "tpm.h"
 
+#include <errno.h>
+
 #include "buf.h"
 
 int tpm_hdr_parse(const uint8_t *p, size_t n, size_t max, struct tpm_hdr *h)
@@ -20,6 +22,17 @@ int tpm_hdr_parse(const uint8_t *p, size_t n, size_t max, struct tpm_hdr *h)
 	if (h->size < TPM_HDR_SIZE || h->size > max)
 		return -1;
 	return 1;
+}
+
+int tpm_packet_check(const uint8_t *p, size_t n, size_t max)
+{
+	struct tpm_hdr h;
+
+	if (n > max || tpm_hdr_parse(p, n, max, &h) != 1 || h.size != n) {
+		errno = EINVAL;
+		return -1;
+	}
+	return 0;
 }
 
 size_t tpm_error_response(uint8_t *out, int tpm2, uint32_t rc)
@@ -61,5 +74,5 @@ uint32_t tpm_response_rc(const uint8_t *rsp, size_t n)
 {
 	if (n < TPM_HDR_SIZE)
 		return 9;	/* TPM_FAIL */
-	return be32_load(rsp + 6);
+	return be32_load(rsp + 6);	/* n >= TPM_HDR_SIZE above */
 }

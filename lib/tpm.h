@@ -51,6 +51,13 @@ struct tpm_hdr {
  */
 int tpm_hdr_parse(const uint8_t *p, size_t n, size_t max, struct tpm_hdr *h);
 
+/*
+ * The one check every transport applies to a whole packet p[0..n) from a
+ * peer: n is at least TPM_HDR_SIZE, at most max, and the header's size field
+ * equals n. Returns 0 when it holds, else -1 with errno EINVAL.
+ */
+int tpm_packet_check(const uint8_t *p, size_t n, size_t max);
+
 /* True if tag is one a TPM 2.0 command uses. */
 static inline int tpm_tag_is_tpm2(uint16_t tag)
 {

@@ -330,7 +330,7 @@ enum tpmif_take tpmif_back_take(struct tpmif_ring *r, uint8_t *buf, size_t cap, 
 	}
 	memcpy(buf, r->page + off, n);
 	*len = n;
-	if (be32_load(buf + 2) != n)
+	if (tpm_packet_check(buf, n, cap) < 0)
 		return TPMIF_TAKE_BAD;
 	return TPMIF_TAKE_REQUEST;
 }

@@ -152,7 +152,7 @@ int xsmsg_frame(const uint8_t *p, size_t n, size_t *total)
 
 	if (n < 2)
 		return 0;
-	len = be16_load(p);
+	len = be16_load(p);	/* n >= 2 above */
 	if (len > XSMSG_MAX)
 		return -1;
 	*total = 2u + len;

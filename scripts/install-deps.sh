@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
-# Installs the Debian 12 packages vtpm needs to build, test and demo.
+# Installs the Debian 12 packages vtpm needs to build, test, demo and package.
 # Runs as root with apt-get; does nothing when everything is present.
 set -euo pipefail
 pkgs=(
@@ -9,6 +9,7 @@ pkgs=(
   swtpm swtpm-tools tpm2-tools
   qemu-system-x86 linux-image-amd64 busybox-static cpio
   iproute2 procps psmisc python3 xxd sqlite3 openssl util-linux
+  debhelper dpkg-dev fakeroot
 )
 missing=()
 for p in "${pkgs[@]}"; do

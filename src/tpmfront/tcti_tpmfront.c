@@ -46,7 +46,7 @@ static TSS2_RC tcti_transmit(TSS2_TCTI_CONTEXT *c, size_t size, const uint8_t *c
 		return RC(TSS2_BASE_RC_BAD_REFERENCE);
 	if (t->phase != PHASE_IDLE)
 		return RC(TSS2_BASE_RC_BAD_SEQUENCE);
-	if (size < TPM_HDR_SIZE || size > TPM_PACKET_MAX || be32_load(cmd + 2) != size)
+	if (tpm_packet_check(cmd, size, TPM_PACKET_MAX) < 0)
 		return RC(TSS2_BASE_RC_BAD_VALUE);
 	if (tpmfront_send(t->tf, cmd, size) < 0)
 		return RC(TSS2_BASE_RC_IO_ERROR);

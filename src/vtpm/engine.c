@@ -269,6 +269,7 @@ void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint3
 		return;
 	}
 	if (eng.tpm2 && len >= TPM_HDR_SIZE + 2 && tpm_response_rc(eng.rsp, rlen) == TPM20_RC_SUCCESS) {
+		/* len >= TPM_HDR_SIZE + 2 covers the ordinal and the u16 after the header */
 		uint32_t cc = be32_load(cmd + 6);
 		if (cc == TPM20_CC_STARTUP)
 			eng.guest_su = -1;

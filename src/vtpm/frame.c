@@ -18,13 +18,16 @@ enum frame_result frame_parse(const uint8_t *p, size_t n, bool tpm2, struct fram
 	f->locality = -1;
 	if (n < 4)
 		return FRAME_NEED_MORE;
-	/* a TPM 2.0 command starts with tag 0x8001/0x8002; the prefix with 0x00000008 */
+	/*
+	 * a TPM 2.0 command starts with tag 0x8001/0x8002; the prefix with
+	 * 0x00000008. The loads read p[0..4), which n >= 4 above covers.
+	 */
 	if (tpm2 && !tpm_tag_is_tpm2(be16_load(p)) && be32_load(p) == FRAME_SEND_COMMAND) {
 		uint32_t size;
 
 		if (n < FRAME_PREFIX_SIZE)
 			return FRAME_NEED_MORE;
-		size = be32_load(p + 5);
+		size = be32_load(p + 5);	/* n >= FRAME_PREFIX_SIZE (9) */
 		if (size < TPM_HDR_SIZE || size > TPM_PACKET_MAX)
 			return FRAME_INVALID;
 		f->prefixed = true;

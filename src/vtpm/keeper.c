@@ -3,17 +3,27 @@
  * keeper: SAVEHASHKEY / LOADHASHKEY / BLOBKEY over libtpmfront. Runs in the vtpm
  * process on its main thread, synchronously: a state write is not
  * acknowledged to libtpms (and so not to the guest) before the manager has
- * recorded it.
+ * recorded it. The manager's answers are untrusted bytes (lib/mgrmsg).
+ *
+ * A slow or stopped manager is waited for, however long: the TPM command
+ * that caused the write simply takes longer, as behind a slow disk. Giving
+ * up would leave libtpms in failure mode, and a write the manager records
+ * later would have been reported to the guest as failed. If the manager
+ * goes away while a write is in flight, nobody knows whether it was
+ * recorded, so the vtpm exits without answering (as under kill -9).
  */
 #include "keeper.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ctrl.h"
+#include "ev.h"
 #include "log.h"
 #include "mgrmsg.h"
+#include "server.h"
 #include "tpmfront.h"
 
 struct keeper {
@@ -21,6 +31,27 @@ struct keeper {
 	struct ctrl_blobkeys blobkeys;
 };
 
+/* Waits for the manager's answer without a bound, saying so once it is slow. */
+static int wait_answer(struct keeper *k, uint8_t *rsp, size_t cap, size_t *rlen)
+{
+	int64_t t0 = ev_now_ms();
+
+	if (tpmfront_recv(k->tf, rsp, cap, rlen, KEEPER_SLOW_MS) == 0)
+		return 0;
+	if (errno != ETIMEDOUT)
+		return -1;
+	log_warn("the manager has not answered for %d s; the TPM command waits for it",
+		 KEEPER_SLOW_MS / 1000);
+	if (tpmfront_recv(k->tf, rsp, cap, rlen, -1) < 0)
+		return -1;
+	log_info("the manager answered after %lld s", (long long)((ev_now_ms() - t0) / 1000));
+	return 0;
+}
+
+/*
+ * Returns 0, or -1 with errno EPERM when the manager refused (nothing was
+ * recorded), any other errno when the exchange itself failed.
+ */
 static int transact(struct keeper *k, uint32_t ordinal, const uint8_t *req, long n,
 		    struct mgr_response *r)
 {
@@ -29,7 +60,7 @@ static int transact(struct keeper *k, uint32_t ordinal, const uint8_t *req, long
 	int rc = -1;
 
 	if (n < 0 || tpmfront_send(k->tf, req, (size_t)n) < 0 ||
-	    tpmfront_recv(k->tf, rsp, sizeof(rsp), &rlen, KEEPER_TIMEOUT_MS) < 0 ||
+	    wait_answer(k, rsp, sizeof(rsp), &rlen) < 0 ||
 	    mgrmsg_parse_response(ordinal, rsp, rlen, r) < 0)
 		goto out;
 	if (r->result != VTPM_SUCCESS) {
@@ -63,6 +94,12 @@ static int keeper_save(void *arg, int type, const struct mgr_record *rec)
 	int rc = transact(arg, VTPM_ORD_SAVEHASHKEY, req, mgrmsg_save_request(req, (uint8_t)type, rec), &r);
 
 	explicit_bzero(req, sizeof(req));
+	if (rc < 0 && errno != EPERM) {
+		/* recorded or not, nobody can tell: no answer at all, as under kill -9 */
+		log_err("the manager went away during a state write (%s); stopping without "
+			"answering the command", strerror(errno));
+		_exit(SERVER_LIFELINE_LOST);
+	}
 	return rc;
 }
 

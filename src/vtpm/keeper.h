@@ -4,8 +4,9 @@
  * sequences of this vTPM's state files. The vtpm is a tpmif frontend on a
  * rendezvous socket the manager connected before exec (--manager fd=N): the
  * manager knows who we are by that connection. Answers are parsed by
- * lib/mgrmsg; a manager that does not answer in time is an error, and the
- * TPM then stops rather than write state nobody recorded.
+ * lib/mgrmsg. A manager that is slow to answer is waited for without a
+ * bound (a stall must not break the TPM); one that goes away while a state
+ * write is in flight ends the process without an answer to the command.
  */
 #ifndef VTPM_KEEPER_H
 #define VTPM_KEEPER_H
@@ -13,8 +14,8 @@
 #include "ctrl.h"
 #include "nv.h"
 
-/* Long enough for a manager whose hardware TPM is slow to count. */
-#define KEEPER_TIMEOUT_MS	30000
+/* After this long without an answer the wait is logged (and goes on). */
+#define KEEPER_SLOW_MS	10000
 
 /* Connects over fd; fills ops with the nv_keeper callbacks. NULL on failure. */
 struct keeper *keeper_open(int fd, struct nv_keeper *ops);

@@ -4,6 +4,9 @@
  * locks the state directory, powers the TPM on when told to, opens the
  * endpoints, writes the pid file once they are ready, and serves until told
  * to stop, powering the TPM off with an orderly TPM2_Shutdown on the way out.
+ * Confined from there on: under vtpmmgr by the sandbox it arrives in (and
+ * no exec); alone, by the same seccomp allow-list once its listeners are
+ * open (--seccomp). Never dumpable: its memory holds the TPM's secrets.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -24,6 +27,7 @@
 #include "nv.h"
 #include "opts.h"
 #include "server.h"
+#include "vtpmfilter.h"
 
 #ifndef VTPM_VERSION
 #define VTPM_VERSION "0.1.0"
@@ -58,7 +62,7 @@ static void print_capabilities(bool tpm2)
 	/* feature names are swtpm's where the feature is the same */
 	printf("{ \"type\": \"vtpm\", \"features\": [ \"tpm-1.2\", \"tpm-2.0\", "
 	       "\"tpm-send-command-header\", \"flags-opt-startup\", \"nvram-backend-dir\", "
-	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\" ], \"version\": \"%s\" }\n",
+	       "\"mssim\", \"ctrl-lock-storage\", \"auto-shutdown\", \"cmdarg-seccomp\" ], \"version\": \"%s\" }\n",
 	       VTPM_VERSION);
 }
 
@@ -77,6 +81,35 @@ static int forbid_exec(void)
 		rc = 0;
 	seccomp_release(ctx);
 	return rc;
+}
+
+/*
+ * Standalone: the allow-list a managed vtpm gets (lib/vtpmfilter), once the
+ * listeners are open, so the socket calls it refuses are behind us. The
+ * sanitizer build logs instead of killing by default: LeakSanitizer's
+ * exit-time check needs clone, ptrace and prctl, which the list refuses.
+ */
+static int confine(enum opts_seccomp action)
+{
+	uint32_t deflt = action == OPTS_SECCOMP_LOG ? SCMP_ACT_LOG : SCMP_ACT_KILL_PROCESS;
+	scmp_filter_ctx ctx;
+	int rc = -1;
+
+#ifdef VTPM_ASAN
+	deflt = SCMP_ACT_LOG;
+#endif
+	if (action == OPTS_SECCOMP_NONE)
+		return 0;
+	ctx = seccomp_init(deflt);
+	if (ctx && vtpmfilter_add(ctx) == 0 && seccomp_load(ctx) == 0)
+		rc = 0;
+	seccomp_release(ctx);
+	/* exec stays forbidden whatever the action: the list lets the loader's execve through */
+	if (rc < 0 || forbid_exec() < 0) {
+		log_err("cannot install the seccomp filter: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 static int write_pid(const struct opts *o)
@@ -121,6 +154,41 @@ static int open_log(const struct opts *o)
 	return fd;
 }
 
+/* --help, --version, --print-capabilities: true when one was printed. */
+static bool print_info(const struct opts *o, const char *argv0)
+{
+	if (o->help)
+		opts_usage(argv0);
+	else if (o->version)
+		printf("vtpm %s (libtpms %06x)\n", VTPM_VERSION, TPMLIB_GetVersion());
+	else if (o->print_capabilities)
+		print_capabilities(o->tpm2);
+	else
+		return false;
+	return true;
+}
+
+/* The state directory, locked for this process; NULL (logged) when refused. */
+static struct nv *open_state(const struct opts *o)
+{
+	struct nv *nv = o->state_fd >= 0 ? nv_open_fd(o->state_fd, o->tpm2, o->state_mode)
+			: nv_open(o->state_dir, o->tpm2, o->state_mode > 0 ? o->state_mode : 0600);
+
+	if (!nv) {
+		log_err("cannot open state directory %s: %s", o->state_dir, strerror(errno));
+		return NULL;
+	}
+	nv_set_budget(nv, o->state_max);
+	/* under the manager, a predecessor killed with it may take a moment to go */
+	if (nv_lock(nv, o->manager_fd >= 0 ? 200 : 0) < 0) {
+		log_err("state directory %s is in use by another process (%s)", o->state_dir,
+			strerror(errno));
+		nv_close(nv);
+		return NULL;
+	}
+	return nv;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -136,13 +204,7 @@ int main(int argc, char **argv)
 		opts_free(&o);
 		return 2;
 	}
-	if (o.help || o.version || o.print_capabilities) {
-		if (o.help)
-			opts_usage(argv[0]);
-		else if (o.version)
-			printf("vtpm %s (libtpms %06x)\n", VTPM_VERSION, TPMLIB_GetVersion());
-		else
-			print_capabilities(o.tpm2);
+	if (print_info(&o, argv[0])) {
 		opts_free(&o);
 		return 0;
 	}
@@ -152,19 +214,14 @@ int main(int argc, char **argv)
 	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
 	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
 	log_init("vtpm", o.name, logfd, lvl);
-
-	nv = o.state_fd >= 0 ? nv_open_fd(o.state_fd, o.tpm2, o.state_mode)
-			     : nv_open(o.state_dir, o.tpm2, o.state_mode > 0 ? o.state_mode : 0600);
-	if (!nv) {
-		log_err("cannot open state directory %s: %s", o.state_dir, strerror(errno));
+	/* exec made us dumpable again (same uid before and after): no core dump, no debugger */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("cannot make the process non-dumpable: %s", strerror(errno));
 		goto out;
 	}
-	/* under the manager, a predecessor killed with it may take a moment to go */
-	if (nv_lock(nv, o.manager_fd >= 0 ? 200 : 0) < 0) {
-		log_err("state directory %s is in use by another process (%s)", o.state_dir,
-			strerror(errno));
+	nv = open_state(&o);
+	if (!nv)
 		goto out;
-	}
 	if (o.manager_fd >= 0) {
 		keeper = keeper_open(o.manager_fd, &keeper_ops);
 		if (!keeper)
@@ -194,6 +251,8 @@ int main(int argc, char **argv)
 	if (write_pid(&o) < 0)
 		goto out;
 	pid_written = true;
+	if (!keeper && confine(o.seccomp) < 0)
+		goto out;
 	if (keeper) {
 		uint8_t hash[VTPM_DIGEST_SIZE];
 

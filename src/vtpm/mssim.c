@@ -36,6 +36,7 @@ enum frame_result mssim_frame(const uint8_t *p, size_t n, size_t *len)
 {
 	uint32_t size;
 
+	/* each be32_load below follows the n check that covers its 4 bytes */
 	if (n < 4)
 		return FRAME_NEED_MORE;
 	switch (be32_load(p)) {
@@ -85,7 +86,7 @@ static int send_command(struct buf *in, struct dbuf *out)
 
 	if (!cmd)
 		return -1;
-	if (size < TPM_HDR_SIZE || be32_load(cmd + 2) != size) {
+	if (tpm_packet_check(cmd, size, TPM_PACKET_MAX) < 0) {
 		/* the prefix and the header disagree: answer, do not run it */
 		rlen = (uint32_t)tpm_error_response(err, engine_is_tpm2(), TPM20_RC_COMMAND_SIZE);
 		rsp = err;
@@ -95,6 +96,25 @@ static int send_command(struct buf *in, struct dbuf *out)
 	if (put_u32(out, rlen) < 0 || dbuf_append(out, rsp, rlen) < 0)
 		return -1;
 	return 0;
+}
+
+/* HASH_START, HASH_DATA (its bytes in in), HASH_END: to libtpms only while it is powered. */
+static void hash_signal(uint32_t code, struct buf *in)
+{
+	uint32_t n;
+	const uint8_t *d;
+
+	if (code == MSSIM_HASH_DATA) {
+		n = buf_get_u32(in);
+		d = buf_get_ptr(in, n);
+		if (d && engine_running())
+			(void)TPM_IO_Hash_Data(d, n);
+	} else if (engine_running()) {
+		if (code == MSSIM_HASH_START)
+			(void)TPM_IO_Hash_Start();
+		else
+			(void)TPM_IO_Hash_End();
+	}
 }
 
 enum mssim_action mssim_handle(const uint8_t *req, size_t len, bool platform, struct dbuf *out)
@@ -145,21 +165,10 @@ enum mssim_action mssim_handle(const uint8_t *req, size_t len, bool platform, st
 	case MSSIM_KEY_CACHE_ON:
 	case MSSIM_KEY_CACHE_OFF:
 		break;
-	/* the hash signals reach libtpms only while it is powered */
 	case MSSIM_HASH_START:
-		if (engine_running())
-			(void)TPM_IO_Hash_Start();
-		break;
-	case MSSIM_HASH_DATA: {
-		uint32_t n = buf_get_u32(&in);
-		const uint8_t *d = buf_get_ptr(&in, n);
-		if (d && engine_running())
-			(void)TPM_IO_Hash_Data(d, n);
-		break;
-	}
+	case MSSIM_HASH_DATA:
 	case MSSIM_HASH_END:
-		if (engine_running())
-			(void)TPM_IO_Hash_End();
+		hash_signal(code, &in);
 		break;
 	case MSSIM_SEND_COMMAND:
 		rc = send_command(&in, out);

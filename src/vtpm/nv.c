@@ -19,11 +19,14 @@
  * other slot: the unacknowledged write is lost, nothing else.
  *
  * Every write, either mode: temp file, fsync, rename, directory fsync.
+ * With a budget (nv_set_budget) a write that would bring the directory
+ * past it is refused before anything is written: the last state stays.
  * The directory and its files are untrusted on load: lengths are capped by
  * NV_BLOB_MAX and must match the file size exactly.
  */
 #include "nv.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,6 +40,7 @@
 #include "crypto.h"
 #include "fileio.h"
 #include "log.h"
+#include "secmem.h"
 
 #define NV_MAGIC	"VTPMSTAT"
 #define NV_FORMAT	1
@@ -57,8 +61,10 @@ struct nv {
 	int mode;
 	uint64_t seq[3];	/* last sequence loaded or stored, per type */
 	const struct nv_keeper *keeper;
+	struct mgr_record *rec;	/* sealed: the working record (a file's key), in secmem */
 	int slot[3];		/* sealed: slot holding the recorded state */
 	uint8_t uuid[VTPM_UUID_SIZE];
+	uint64_t budget;	/* bytes the directory may hold at a write's peak; 0: no limit */
 };
 
 static const char *const nv_names[] = { "permall", "volatilestate", "savestate" };
@@ -132,8 +138,60 @@ struct nv *nv_open_fd(int dirfd, bool tpm2, int file_mode)
 void nv_set_keeper(struct nv *nv, const struct nv_keeper *keeper)
 {
 	nv->keeper = keeper;
+	if (!nv->rec)
+		nv->rec = secmem_alloc(sizeof(*nv->rec));	/* NULL: sealed I/O fails with ENOMEM */
 	for (int i = 0; i < 3; i++)
 		nv->slot[i] = SLOT_UNKNOWN;
+}
+
+void nv_set_budget(struct nv *nv, uint64_t max_bytes)
+{
+	nv->budget = max_bytes;
+}
+
+/* Bytes of the regular files in the state directory, or -1. */
+static int64_t dir_bytes(int dirfd)
+{
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *e;
+	int64_t sum = 0;
+	struct stat st;
+
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	while ((e = readdir(d)))
+		if (fstatat(dirfd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+			sum += st.st_size;
+	closedir(d);
+	return sum;
+}
+
+/*
+ * The new file lies beside every old one until its rename: that peak must
+ * fit the budget. Refused before the first byte is written, so the state
+ * on disk (and the manager's record of it) stays as it was.
+ */
+static int budget_check(struct nv *nv, const char *name, size_t file_size)
+{
+	int64_t used;
+
+	if (!nv->budget)
+		return 0;
+	used = dir_bytes(nv->dirfd);
+	if (used < 0)
+		return -1;
+	if ((uint64_t)used + file_size > nv->budget) {
+		log_err("state budget exceeded: writing %s (%zu bytes) beside %lld bytes of state "
+			"would pass the limit of %llu bytes; the last state is kept", name, file_size,
+			(long long)used, (unsigned long long)nv->budget);
+		errno = EDQUOT;
+		return -1;
+	}
+	return 0;
 }
 
 void nv_close(struct nv *nv)
@@ -143,6 +201,7 @@ void nv_close(struct nv *nv)
 	if (nv->lockfd >= 0)
 		close(nv->lockfd);
 	close(nv->dirfd);
+	secmem_free(nv->rec);
 	free(nv);
 }
 
@@ -338,14 +397,14 @@ static int sealed_locate(struct nv *nv, const char *name, int type, struct mgr_r
 
 static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data, uint32_t *len)
 {
-	struct mgr_record rec;
+	struct mgr_record *rec = nv->rec;	/* secmem: the key */
 	uint8_t *file = NULL, magic[8], uuid[VTPM_UUID_SIZE];
 	size_t flen;
 	char fname[64];
 	struct buf b;
 	int rc = -1;
 
-	if (sealed_locate(nv, name, type, &rec) < 0)
+	if (!rec || sealed_locate(nv, name, type, rec) < 0)
 		goto out;
 	if (nv->slot[type - 1] == SLOT_NONE) {
 		rc = 1;
@@ -364,7 +423,7 @@ static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data
 
 	/* the digest matched, yet the header is checked: the manager's word is not enough */
 	if (!ct || !buf_done(&b) || memcmp(magic, NV_SEAL_MAGIC, 8) != 0 ||
-	    format != NV_SEAL_FORMAT || ftype != type || seq != rec.seq ||
+	    format != NV_SEAL_FORMAT || ftype != type || seq != rec->seq ||
 	    memcmp(uuid, nv->uuid, VTPM_UUID_SIZE) != 0 || clen < CRYPTO_GCM_OVERHEAD ||
 	    clen - CRYPTO_GCM_OVERHEAD > NV_BLOB_MAX) {
 		log_err("state file %s does not belong to this vTPM at this sequence", fname);
@@ -375,7 +434,7 @@ static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data
 	*data = malloc(*len ? *len : 1);
 	if (!*data)
 		goto out;
-	if (crypto_open(rec.key, file, NV_SEAL_HDR, ct, clen, *data) < 0) {
+	if (crypto_open(rec->key, file, NV_SEAL_HDR, ct, clen, *data) < 0) {
 		log_err("state file %s does not decrypt under the manager's key", fname);
 		free(*data);
 		*data = NULL;
@@ -384,49 +443,55 @@ static int sealed_load(struct nv *nv, const char *name, int type, uint8_t **data
 	}
 	rc = 0;
 out:
-	explicit_bzero(&rec, sizeof(rec));
+	if (rec)
+		explicit_bzero(rec, sizeof(*rec));
 	free(file);
 	return rc;
 }
 
 static int sealed_store(struct nv *nv, const char *name, int type, const uint8_t *data, uint32_t len)
 {
-	struct mgr_record rec = { .present = true };
+	struct mgr_record *rec = nv->rec;	/* secmem: the key */
 	size_t total = NV_SEAL_HDR + 4 + (size_t)len + CRYPTO_GCM_OVERHEAD;
 	uint8_t *file = NULL;
 	char fname[64];
 	struct buf b;
 	int slot, rc = -1;
 
-	if (nv->slot[type - 1] == SLOT_UNKNOWN && sealed_locate(nv, name, type, &rec) < 0)
+	if (!rec)
+		goto out;
+	memset(rec, 0, sizeof(*rec));
+	rec->present = true;
+	if (nv->slot[type - 1] == SLOT_UNKNOWN && sealed_locate(nv, name, type, rec) < 0)
 		goto out;
 	/* never overwrite the recorded slot: a crash must leave it intact */
 	slot = nv->slot[type - 1] == 0 ? 1 : 0;
-	rec.seq = nv->seq[type - 1] + 1;
+	rec->seq = nv->seq[type - 1] + 1;
 	file = malloc(total);
-	if (!file || crypto_random(rec.key, sizeof(rec.key)) < 0)
+	if (!file || crypto_random(rec->key, sizeof(rec->key)) < 0)
 		goto out;
 	buf_init_write(&b, file, total);
 	buf_put_bytes(&b, NV_SEAL_MAGIC, 8);
 	buf_put_u16(&b, NV_SEAL_FORMAT);
 	buf_put_u16(&b, (uint16_t)type);
-	buf_put_u64(&b, rec.seq);
+	buf_put_u64(&b, rec->seq);
 	buf_put_bytes(&b, nv->uuid, VTPM_UUID_SIZE);
 	buf_put_u32(&b, len + CRYPTO_GCM_OVERHEAD);
-	if (!buf_ok(&b) || crypto_seal(rec.key, file, NV_SEAL_HDR, data, len, file + b.off) < 0 ||
+	if (!buf_ok(&b) || crypto_seal(rec->key, file, NV_SEAL_HDR, data, len, file + b.off) < 0 ||
 	    file_write_durable(nv->dirfd, file_name(nv, name, slot, fname, sizeof(fname)), file, total, nv->mode) != 0 ||
-	    crypto_sha256(file, total, rec.digest) < 0)
+	    crypto_sha256(file, total, rec->digest) < 0)
 		goto out;
 	/* acknowledged only once the manager has recorded it durably */
-	if (nv->keeper->save(nv->keeper->arg, type, &rec) < 0) {
+	if (nv->keeper->save(nv->keeper->arg, type, rec) < 0) {
 		log_err("the manager did not record %s: %s", name, strerror(errno));
 		goto out;
 	}
 	nv->slot[type - 1] = slot;
-	nv->seq[type - 1] = rec.seq;
+	nv->seq[type - 1] = rec->seq;
 	rc = 0;
 out:
-	explicit_bzero(&rec, sizeof(rec));
+	if (rec)
+		explicit_bzero(rec, sizeof(*rec));
 	if (file) {
 		explicit_bzero(file, total);
 		free(file);
@@ -477,7 +542,10 @@ int nv_store(struct nv *nv, const char *name, const uint8_t *data, uint32_t len)
 		errno = EINVAL;
 		return -1;
 	}
-	rc = nv->keeper ? sealed_store(nv, name, type, data, len)
+	/* either format's framing is below NV_FILE_MAX - NV_BLOB_MAX */
+	rc = budget_check(nv, name, (size_t)len + NV_FILE_MAX - NV_BLOB_MAX);
+	if (rc == 0)
+		rc = nv->keeper ? sealed_store(nv, name, type, data, len)
 			: plain_store(nv, name, type, data, len);
 	if (rc < 0)
 		log_err("cannot write state %s: %s", name, strerror(errno));

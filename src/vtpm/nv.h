@@ -36,6 +36,12 @@ struct nv_keeper {
 
 /* Switches to sealed mode: encrypted slot files, records kept by the keeper. */
 void nv_set_keeper(struct nv *nv, const struct nv_keeper *keeper);
+/*
+ * Caps the bytes the directory may hold while a write is under way (old
+ * files and the new one side by side); 0: no cap. A write past it fails
+ * with EDQUOT and changes nothing.
+ */
+void nv_set_budget(struct nv *nv, uint64_t max_bytes);
 /* Takes the directory lock (fcntl on DIR/.lock); retries every 10 ms. */
 int nv_lock(struct nv *nv, unsigned retries);
 /*

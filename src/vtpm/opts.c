@@ -119,6 +119,17 @@ static int tpmstate_kv(const char *opt, char *key, char *val, void *ctx)
 	}
 	if (!strcmp(key, "mode"))
 		return parse_int(opt, key, val, 8, 0, 0777, &o->state_mode);
+	if (!strcmp(key, "max-size")) {
+		char *end;
+
+		errno = 0;
+		o->state_max = strtoull(val ? val : "", &end, 10);
+		if (!val || !*val || *end || errno || *val == '-') {
+			fprintf(stderr, "vtpm: --tpmstate: bad value for max-size: '%s'\n", val ? val : "");
+			return -1;
+		}
+		return 0;
+	}
 	/* vtpm always locks the directory and fsyncs every write */
 	if (!strcmp(key, "lock") || !strcmp(key, "fsync"))
 		return 0;
@@ -231,6 +242,23 @@ static int manager_kv(const char *opt, char *key, char *val, void *ctx)
 	return unknown_key(opt, key);
 }
 
+static int seccomp_kv(const char *opt, char *key, char *val, void *ctx)
+{
+	static const char *const actions[] = { [OPTS_SECCOMP_KILL] = "kill", [OPTS_SECCOMP_LOG] = "log",
+					       [OPTS_SECCOMP_NONE] = "none" };
+	struct opts *o = ctx;
+
+	if (strcmp(key, "action"))
+		return unknown_key(opt, key);
+	for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+		if (val && !strcmp(val, actions[i])) {
+			o->seccomp = (enum opts_seccomp)i;
+			return 0;
+		}
+	fprintf(stderr, "vtpm: --seccomp: action must be none, log or kill\n");
+	return -1;
+}
+
 static void endpoint_init(struct endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -246,7 +274,8 @@ void opts_usage(const char *prog)
 	       "\n"
 	       "  --tpm2 | --tpm1.2              TPM version\n"
 	       "  --tpmstate dir=DIR[,mode=0600] state directory (locked; every write fsync'd);\n"
-	       "                                 dirfd=N: a directory descriptor handed in\n"
+	       "                                 dirfd=N: a directory descriptor handed in;\n"
+	       "                                 max-size=BYTES: refuse writes past this size\n"
 	       "  --server type=tcp[,port=P][,bindaddr=A][,fd=N][,disconnect]\n"
 	       "  --server type=unixio[,path=P][,fd=N][,mode=0770]\n"
 	       "                                 data channel (TPM commands, optional MSSIM prefix)\n"
@@ -266,15 +295,66 @@ void opts_usage(const char *prog)
 	       "  --log file=F|fd=N[,level=N][,truncate]\n"
 	       "  -t, --terminate                exit when the data client disconnects\n"
 	       "  -d, --daemon                   run in the background\n"
+	       "  --seccomp action=kill|log|none a call outside the allow-list kills (default),\n"
+	       "                                 is logged, or no filter is installed\n"
 	       "  --print-capabilities           print supported features as JSON\n"
 	       "  -h, --help | -v, --version\n",
 	       prog);
 }
 
+/* Nothing given yet: every descriptor absent, swtpm's default log level. */
+static void opts_defaults(struct opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	endpoint_init(&o->server);
+	endpoint_init(&o->ctrl);
+	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
+	o->mssim_fds[0] = o->mssim_fds[1] = -1;
+	o->log_level = -1;
+}
+
+/* What the options must say together, with the environment's defaults (TPM_PATH, TPM_PORT). */
+static int opts_check(struct opts *o)
+{
+	if (!o->state_dir && getenv("TPM_PATH") && set_str(&o->state_dir, getenv("TPM_PATH")) < 0)
+		return -1;
+	if (!o->state_dir) {
+		fprintf(stderr, "vtpm: --tpmstate dir=DIR is required\n");
+		return -1;
+	}
+	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0) {
+		const char *env = getenv("TPM_PORT");
+
+		o->server.port = 6545;
+		if (env && parse_int("server", "TPM_PORT", env, 10, 1, 65535, &o->server.port) < 0)
+			return -1;
+	}
+	if ((o->server.type == EP_UNIX && !o->server.path && o->server.fd < 0) ||
+	    (o->ctrl.type == EP_UNIX && !o->ctrl.path && o->ctrl.fd < 0 && o->ctrl.clientfd < 0) ||
+	    (o->ctrl.type == EP_TCP && !o->ctrl.port && o->ctrl.fd < 0 && o->ctrl.clientfd < 0)) {
+		fprintf(stderr, "vtpm: a unixio endpoint needs path= or fd=, a tcp control channel port=\n");
+		return -1;
+	}
+	if (o->startup == ENGINE_STARTUP_DEACTIVATED && o->tpm2) {
+		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
+		return -1;
+	}
+	if ((o->mssim_fds[0] >= 0) != (o->mssim_fds[1] >= 0)) {
+		fprintf(stderr, "vtpm: --mssim: cmdfd and platfd come together\n");
+		return -1;
+	}
+	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port &&
+	    o->mssim_fds[0] < 0 && !o->tpmif_path && o->tpmif_fd < 0) {
+		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
+		return -1;
+	}
+	return 0;
+}
+
 int opts_parse(struct opts *o, int argc, char **argv)
 {
 	enum { O_TPM2 = 256, O_TPM12, O_TPMSTATE, O_SERVER, O_CTRL, O_FLAGS, O_LOCALITY, O_PID,
-	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_NAME, O_PRINTCAPS };
+	       O_LOG, O_MSSIM, O_TPMIF, O_MANAGER, O_NAME, O_PRINTCAPS, O_SECCOMP };
 	static const struct option longopts[] = {
 		{ "tpm2", no_argument, NULL, O_TPM2 },
 		{ "tpm1.2", no_argument, NULL, O_TPM12 },
@@ -290,6 +370,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		{ "tpmif", required_argument, NULL, O_TPMIF },
 		{ "manager", required_argument, NULL, O_MANAGER },
 		{ "name", required_argument, NULL, O_NAME },
+		{ "seccomp", required_argument, NULL, O_SECCOMP },
 		{ "terminate", no_argument, NULL, 't' },
 		{ "daemon", no_argument, NULL, 'd' },
 		{ "print-capabilities", no_argument, NULL, O_PRINTCAPS },
@@ -299,12 +380,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	};
 	int c, rc = 0;
 
-	memset(o, 0, sizeof(*o));
-	endpoint_init(&o->server);
-	endpoint_init(&o->ctrl);
-	o->pid_fd = o->log_fd = o->tpmif_mode = o->manager_fd = o->tpmif_fd = o->state_fd = -1;
-	o->mssim_fds[0] = o->mssim_fds[1] = -1;
-	o->log_level = -1;
+	opts_defaults(o);
 	if (argc < 2 || (strcmp(argv[1], "socket") && strcmp(argv[1], "serve"))) {
 		if (argc >= 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
 			o->help = true;
@@ -338,6 +414,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 		case O_TPMIF: rc = each_kv("tpmif", optarg, o, tpmif_kv); break;
 		case O_MANAGER: rc = each_kv("manager", optarg, o, manager_kv); break;
 		case O_NAME: rc = set_str(&o->name, optarg); break;
+		case O_SECCOMP: rc = each_kv("seccomp", optarg, o, seccomp_kv); break;
 		case 't': o->terminate = true; break;
 		case 'd': o->daemonize = true; break;
 		case O_PRINTCAPS: o->print_capabilities = true; break;
@@ -352,39 +429,7 @@ int opts_parse(struct opts *o, int argc, char **argv)
 	}
 	if (rc < 0 || o->help || o->version || o->print_capabilities)
 		return rc;
-	if (!o->state_dir && getenv("TPM_PATH"))
-		rc = set_str(&o->state_dir, getenv("TPM_PATH"));
-	if (!o->state_dir) {
-		fprintf(stderr, "vtpm: --tpmstate dir=DIR is required\n");
-		return -1;
-	}
-	if (o->server.type == EP_TCP && !o->server.port && o->server.fd < 0) {
-		const char *env = getenv("TPM_PORT");
-
-		o->server.port = 6545;
-		if (env && parse_int("server", "TPM_PORT", env, 10, 1, 65535, &o->server.port) < 0)
-			return -1;
-	}
-	if ((o->server.type == EP_UNIX && !o->server.path && o->server.fd < 0) ||
-	    (o->ctrl.type == EP_UNIX && !o->ctrl.path && o->ctrl.fd < 0 && o->ctrl.clientfd < 0) ||
-	    (o->ctrl.type == EP_TCP && !o->ctrl.port && o->ctrl.fd < 0 && o->ctrl.clientfd < 0)) {
-		fprintf(stderr, "vtpm: a unixio endpoint needs path= or fd=, a tcp control channel port=\n");
-		return -1;
-	}
-	if (o->startup == ENGINE_STARTUP_DEACTIVATED && o->tpm2) {
-		fprintf(stderr, "vtpm: startup-deactivated exists only for TPM 1.2\n");
-		return -1;
-	}
-	if ((o->mssim_fds[0] >= 0) != (o->mssim_fds[1] >= 0)) {
-		fprintf(stderr, "vtpm: --mssim: cmdfd and platfd come together\n");
-		return -1;
-	}
-	if (o->server.type == EP_NONE && o->ctrl.type == EP_NONE && !o->mssim_port &&
-	    o->mssim_fds[0] < 0 && !o->tpmif_path && o->tpmif_fd < 0) {
-		fprintf(stderr, "vtpm: nothing to serve: give --server, --ctrl, --mssim or --tpmif\n");
-		return -1;
-	}
-	return 0;
+	return opts_check(o);
 }
 
 void opts_free(struct opts *o)

@@ -9,6 +9,7 @@
 #define VTPM_OPTS_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "engine.h"
 
@@ -26,11 +27,15 @@ struct endpoint {
 	bool terminate;		/* ctrl: exit when the ctrl client leaves */
 };
 
+/* swtpm's --seccomp action=: what a system call outside the allow-list meets */
+enum opts_seccomp { OPTS_SECCOMP_KILL, OPTS_SECCOMP_LOG, OPTS_SECCOMP_NONE };
+
 struct opts {
 	bool tpm2;
 	char *state_dir;
 	int state_fd;		/* state directory handed in as a descriptor, or -1 */
 	int state_mode;
+	uint64_t state_max;	/* bytes the state directory may hold (max-size=), 0: no cap */
 	struct endpoint server;
 	struct endpoint ctrl;
 	char *tpmif_path;	/* tpmif rendezvous socket, or NULL */
@@ -53,6 +58,7 @@ struct opts {
 	bool log_truncate;
 	bool terminate;
 	bool daemonize;
+	enum opts_seccomp seccomp;	/* standalone: the filter's action for a call outside it */
 	bool print_capabilities;
 	bool help;
 	bool version;

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,7 +40,7 @@ enum conn_kind { CONN_DATA, CONN_CTRL, CONN_MSSIM_CMD, CONN_MSSIM_PLAT };
 
 struct conn {
 	struct server *srv;
-	struct conn *prev, *next;	/* all open connections, for teardown */
+	LIST_ENTRY(conn) link;	/* all open connections, for teardown */
 	int fd;
 	enum conn_kind kind;
 	struct dbuf in, out;
@@ -66,7 +67,7 @@ struct server {
 	int nlis;
 	int sigfd;
 	struct conn *datafd_conn;
-	struct conn *conns;
+	LIST_HEAD(, conn) conns;
 	struct tpmif_server *tpmif;
 	int exit_code;
 };
@@ -92,10 +93,7 @@ static struct conn *conn_new(struct server *s, int fd, enum conn_kind kind)
 	dbuf_init(&c->in, in_max(kind));
 	dbuf_init(&c->out, OUT_MAX);
 	if (ev_add(s->loop, fd, EV_READ, conn_event, c) == 0) {
-		c->next = s->conns;
-		if (s->conns)
-			s->conns->prev = c;
-		s->conns = c;
+		LIST_INSERT_HEAD(&s->conns, c, link);
 		return c;
 	}
 	log_warn("too many connections; refusing one");
@@ -110,12 +108,7 @@ static void conn_close(struct conn *c)
 
 	ev_del(s->loop, c->fd);
 	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
+	LIST_REMOVE(c, link);
 	if (c->passed_fd >= 0)
 		close(c->passed_fd);
 	dbuf_free(&c->in);
@@ -474,6 +467,7 @@ struct server *server_new(const struct opts *o)
 		return NULL;
 	s->o = o;
 	s->sigfd = -1;
+	LIST_INIT(&s->conns);
 	engine_set_locality_policy(o->reject_locality_4, o->allow_set_locality);
 	s->loop = ev_new();
 	if (!s->loop)
@@ -526,8 +520,8 @@ void server_free(struct server *s)
 {
 	if (!s)
 		return;
-	while (s->conns) {
-		struct conn *c = s->conns;
+	while (!LIST_EMPTY(&s->conns)) {
+		struct conn *c = LIST_FIRST(&s->conns);
 		c->kind = CONN_MSSIM_CMD;	/* teardown: no --terminate side effects */
 		conn_close(c);
 	}

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -20,7 +21,7 @@
 
 struct frontend {
 	struct tpmif_server *ts;
-	struct frontend *prev, *next;
+	LIST_ENTRY(frontend) link;
 	struct tpmback *tb;
 };
 
@@ -28,20 +29,13 @@ struct tpmif_server {
 	struct ev_loop *loop;
 	int lfd;
 	char *path;
-	struct frontend *frontends;
+	LIST_HEAD(, frontend) frontends;
 	uint8_t err[TPM_HDR_SIZE];
 };
 
 static void unlink_frontend(struct frontend *f)
 {
-	struct tpmif_server *ts = f->ts;
-
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		ts->frontends = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
+	LIST_REMOVE(f, link);
 	free(f);
 }
 
@@ -88,10 +82,7 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 		free(f);
 		return;
 	}
-	f->next = ts->frontends;
-	if (ts->frontends)
-		ts->frontends->prev = f;
-	ts->frontends = f;
+	LIST_INSERT_HEAD(&ts->frontends, f, link);
 }
 
 struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, int fd, int mode)
@@ -101,6 +92,7 @@ struct tpmif_server *tpmif_server_new(struct ev_loop *loop, const char *path, in
 	if (!ts)
 		return NULL;
 	ts->loop = loop;
+	LIST_INIT(&ts->frontends);
 	if (fd >= 0) {
 		ts->lfd = sock_set_nonblock(fd) < 0 ? -1 : fd;
 	} else {
@@ -120,8 +112,8 @@ void tpmif_server_free(struct tpmif_server *ts)
 {
 	if (!ts)
 		return;
-	while (ts->frontends) {
-		struct frontend *f = ts->frontends;
+	while (!LIST_EMPTY(&ts->frontends)) {
+		struct frontend *f = LIST_FIRST(&ts->frontends);
 
 		tpmback_free(f->tb);
 		unlink_frontend(f);

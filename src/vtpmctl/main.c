@@ -32,8 +32,9 @@ static void usage(void)
 {
 	printf("Usage: vtpmctl [--socket PATH] [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
 	       "  create [--uuid U] [--tpm 2|1.2] [--group G] [--dev DEVICE]\n"
-	       "         DEVICE: server=unix:/path|tcp:PORT,ctrl=unix:/path|tcp:PORT,\n"
-	       "                 tpmif=/path,mssim=PORT,flags=startup-clear\n"
+	       "         DEVICE: server=unix:/path,ctrl=unix:/path,tpmif=/path,\n"
+	       "                 mode=0600,uid=USER,gid=GROUP,flags=startup-clear\n"
+	       "                 (server=tcp:PORT, mssim=PORT only with insecure-tcp)\n"
 	       "  start UUID | stop UUID | show UUID | list | status\n"
 	       "  destroy UUID [--yes]   wipes the vTPM's key: its state is gone for good\n"
 	       "  reseal [PCR=HEX ...]   approve the next PCR values (others: as now)\n");
@@ -94,7 +95,7 @@ static int print_field(const char *k, const struct ctlmsg_val *v, void *arg)
 
 static int print_row(const char *k, const struct ctlmsg_val *v, void *arg)
 {
-	char uuid[40], tpm[8], group[40], running[8], pid[16], dev[1100];
+	char uuid[40], tpm[8], group[40], running[8], pid[16], dev[1100], insecure[8];
 	int *count = arg;
 
 	(void)k;
@@ -106,8 +107,10 @@ static int print_row(const char *k, const struct ctlmsg_val *v, void *arg)
 	json_get(v->raw, v->raw_len, "running", running, sizeof(running));
 	json_get(v->raw, v->raw_len, "pid", pid, sizeof(pid));
 	json_get(v->raw, v->raw_len, "device", dev, sizeof(dev));
-	printf("%-36s  %-4s  %-12s  %-8s  %-7s  %s\n", uuid, tpm, group,
-	       strcmp(running, "true") ? "stopped" : "running", strcmp(running, "true") ? "-" : pid, dev);
+	json_get(v->raw, v->raw_len, "insecure_tcp", insecure, sizeof(insecure));
+	printf("%-36s  %-4s  %-12s  %-8s  %-7s  %s%s\n", uuid, tpm, group,
+	       strcmp(running, "true") ? "stopped" : "running", strcmp(running, "true") ? "-" : pid, dev,
+	       strcmp(insecure, "true") ? "" : "  (INSECURE: its TCP endpoints are open to every local user)");
 	(*count)++;
 	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * config: "key = value" lines, '#' comments. Keys: data_dir, run_dir, tcti,
- * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file.
+ * pcrs, counter_index, vtpm_binary, vtpm_uid_base, vtpm_uid_count, log_file,
+ * vtpm_state_max.
  */
 #include "config.h"
 
@@ -73,6 +74,20 @@ static int apply(struct mgr_config *c, const char *key, const char *val, const c
 		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_base);
 	if (!strcmp(key, "vtpm_uid_count"))
 		return parse_u32(where, key, val, 1, 0x7fffffff, "a number from 1 to 2^31-1", &c->uid_count);
+	if (!strcmp(key, "vtpm_state_max")) {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(val, &end, 0);
+		if (errno || *end || !*val || v < MGR_STATE_MAX_MIN || v > MGR_STATE_MAX_MAX) {
+			fprintf(stderr, "vtpmmgr: %s: %s must be a byte count from %u to %llu\n", where,
+				key, MGR_STATE_MAX_MIN, (unsigned long long)MGR_STATE_MAX_MAX);
+			return -1;
+		}
+		c->state_max = v;
+		return 0;
+	}
 	if (!strcmp(key, "counter_index"))
 		return parse_u32(where, key, val, 0x01000000, 0x01ffffff, "an NV index 0x01xxxxxx",
 				 &c->counter_index);
@@ -112,6 +127,37 @@ static int load_file(struct mgr_config *c, const char *path, bool must_exist)
 	return rc;
 }
 
+/* --adopt-counter N: the counter's value as the refusal named it, never 0. */
+static int parse_adopt(const char *val, uint64_t *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(val, &end, 0);
+	if (errno || end == val || *end || *out == 0) {
+		fprintf(stderr, "vtpmmgr: --adopt-counter wants the counter's value, as the "
+			"refusal named it\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* The vtpm binary beside our own, as installed and as built. */
+static int default_vtpm_binary(struct mgr_config *c)
+{
+	char self[PATH_MAX], *slash;
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 8);
+
+	if (n <= 0 || (size_t)n >= sizeof(self) - 8)	/* none, or truncated: no room for "vtpm" */
+		return 0;
+	self[n] = '\0';
+	slash = strrchr(self, '/');
+	if (!slash)
+		return 0;
+	strcpy(slash + 1, "vtpm");
+	return set(&c->vtpm_binary, self);
+}
+
 void config_usage(void)
 {
 	printf("Usage: vtpmmgr [options]\n"
@@ -122,15 +168,19 @@ void config_usage(void)
 	       "  --pcrs SEL            PCRs the root secret is sealed to (" MGR_DEFAULT_PCRS ")\n"
 	       "  --counter-index IDX   NV counter against store rollback (0x%08x)\n"
 	       "  --vtpm PATH           the vtpm executable\n"
+	       "  --vtpm-state-max N    bytes each vTPM may keep in its state directory (%u)\n"
 	       "  --dev                 NOT SECURE: a software TPM stands in for the hardware\n"
 	       "  --log FILE            log here instead of standard error\n"
 	       "  --pid FILE            write the pid once the control socket is ready\n"
-	       "  -h, --help\n", MGR_DEFAULT_COUNTER);
+	       "  --new-store           begin an empty store where one was deleted\n"
+	       "  --adopt-counter N     accept a store behind the NV counter at N (recovery)\n"
+	       "  -h, --help\n", MGR_DEFAULT_COUNTER, MGR_DEFAULT_STATE_MAX);
 }
 
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
-	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID };
+	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID,
+	       O_STATE_MAX, O_NEW_STORE, O_ADOPT };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "data-dir", required_argument, NULL, O_DATA },
@@ -142,35 +192,29 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		{ "dev", no_argument, NULL, O_DEV },
 		{ "log", required_argument, NULL, O_LOG },
 		{ "pid", required_argument, NULL, O_PID },
+		{ "vtpm-state-max", required_argument, NULL, O_STATE_MAX },
+		{ "new-store", no_argument, NULL, O_NEW_STORE },
+		{ "adopt-counter", required_argument, NULL, O_ADOPT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const char *const keys[] = { [O_DATA - O_DATA] = "data_dir", [O_RUN - O_DATA] = "run_dir",
 		[O_TCTI - O_DATA] = "tcti", [O_PCRS - O_DATA] = "pcrs",
 		[O_COUNTER - O_DATA] = "counter_index", [O_VTPM - O_DATA] = "vtpm_binary",
-		[O_DEV - O_DATA] = NULL, [O_LOG - O_DATA] = "log_file" };
-	char self[PATH_MAX];
-	ssize_t n;
+		[O_DEV - O_DATA] = NULL, [O_LOG - O_DATA] = "log_file", [O_PID - O_DATA] = NULL,
+		[O_STATE_MAX - O_DATA] = "vtpm_state_max" };
 	int opt;
 
 	memset(c, 0, sizeof(*c));
 	c->counter_index = MGR_DEFAULT_COUNTER;
 	c->uid_base = MGR_DEFAULT_UID_BASE;
 	c->uid_count = MGR_DEFAULT_UID_COUNT;
+	c->state_max = MGR_DEFAULT_STATE_MAX;
 	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
 	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
 		return -1;
-	/* the vtpm binary beside our own, as installed and as built */
-	n = readlink("/proc/self/exe", self, sizeof(self) - 8);
-	if (n > 0) {
-		self[n] = '\0';
-		char *slash = strrchr(self, '/');
-		if (slash) {
-			strcpy(slash + 1, "vtpm");
-			if (set(&c->vtpm_binary, self) < 0)
-				return -1;
-		}
-	}
+	if (default_vtpm_binary(c) < 0)
+		return -1;
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)
 		if (!strcmp(argv[i], "-c") || !strcmp(argv[i], "--config"))
@@ -188,11 +232,18 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		case O_DEV:
 			c->dev = true;
 			break;
+		case O_NEW_STORE:
+			c->new_store = true;
+			break;
+		case O_ADOPT:
+			if (parse_adopt(optarg, &c->adopt_counter) < 0)
+				return -1;
+			break;
 		case O_PID:
 			if (set(&c->pid_file, optarg) < 0)
 				return -1;
 			break;
-		case O_DATA: case O_RUN: case O_TCTI: case O_PCRS: case O_COUNTER: case O_VTPM: case O_LOG:
+		case O_DATA: case O_RUN: case O_TCTI: case O_PCRS: case O_COUNTER: case O_VTPM: case O_LOG: case O_STATE_MAX:
 			if (apply(c, keys[opt - O_DATA], optarg, "command line") < 0)
 				return -1;
 			break;

@@ -16,11 +16,17 @@
 #define MGR_DEFAULT_CONFIG	"/etc/vtpm/vtpmmgr.conf"
 #define MGR_DEFAULT_DATA	"/var/lib/vtpmmgr"
 #define MGR_DEFAULT_RUN		VTPMMGR_CTL_DEFAULT_RUN
-#define MGR_DEFAULT_TCTI	"device:/dev/tpmrm0"
+/* the one default hardware TPM: its device node, and the TCTI that opens it */
+#define MGR_DEFAULT_TPM_DEVICE	"/dev/tpmrm0"
+#define MGR_DEFAULT_TCTI	"device:" MGR_DEFAULT_TPM_DEVICE
 #define MGR_DEFAULT_PCRS	"sha256:0,2,4,7"
 #define MGR_DEFAULT_COUNTER	0x01500110u
 #define MGR_DEFAULT_UID_BASE	400000u
 #define MGR_DEFAULT_UID_COUNT	65536u
+/* Per-vTPM state budget: three blob types in two slots plus a temp file at NV_BLOB_MAX fit in 4 MiB. */
+#define MGR_DEFAULT_STATE_MAX	(4u << 20)
+#define MGR_STATE_MAX_MIN	65536u
+#define MGR_STATE_MAX_MAX	(1ull << 40)
 
 struct mgr_config {
 	char *config_file;
@@ -31,10 +37,13 @@ struct mgr_config {
 	uint32_t counter_index;
 	uint32_t uid_base;	/* vtpms run as uid_base .. uid_base + uid_count - 1 */
 	uint32_t uid_count;
+	uint64_t state_max;	/* bytes a vtpm may keep in its state directory (RLIMIT_FSIZE too) */
 	char *vtpm_binary;
 	char *log_file;
 	char *pid_file;
 	bool dev;		/* software stand-in for the hardware TPM */
+	bool new_store;		/* --new-store: an empty store where one was deleted */
+	uint64_t adopt_counter;	/* --adopt-counter: confirmed counter value, or 0 */
 	bool help;
 };
 

@@ -12,6 +12,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "ctlmsg.h"
 #include "dbuf.h"
 #include "devline.h"
+#include "ident.h"
 #include "log.h"
 #include "rootkey.h"
 #include "sock.h"
@@ -33,9 +35,6 @@ struct ctl_conn {
 	struct dbuf in;
 	uint8_t uuid[VTPM_UUID_SIZE];	/* the vTPM it waits for */
 };
-
-static int listen_fd = -1;
-static char listen_path[4200];
 
 static void conn_free(struct ctl_conn *c)
 {
@@ -106,9 +105,10 @@ static bool safe_word(const char *s, size_t max)
 /* Appends one vTPM as a JSON object, member key (NULL: an array element). */
 static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_jw *w, const char *key)
 {
-	char u[37];
+	char u[37], err[256];
 	pid_t pid = 0;
 	bool running = vtpms_running(m, v->uuid, &pid);
+	struct devline dl;
 
 	store_uuid_format(v->uuid, u);
 	ctlmsg_jw_open(w, key, '{');
@@ -120,8 +120,16 @@ static void json_vtpm(struct mgr *m, const struct store_vtpm *v, struct ctlmsg_j
 	ctlmsg_jw_i64(w, "pid", running ? (int64_t)pid : 0);
 	ctlmsg_jw_bool(w, "autostart", v->flags & STORE_FLAG_AUTOSTART);
 	ctlmsg_jw_str(w, "device", v->config);
+	ctlmsg_jw_bool(w, "insecure_tcp", devline_parse(v->config, &dl, err, sizeof(err)) == 0 &&
+					      devline_has_tcp(&dl));
 	ctlmsg_jw_u64(w, "state_seq", v->rec[VTPM_BLOB_PERMANENT - 1].seq);
 	ctlmsg_jw_close(w, '{');
+}
+
+/* The request's first word (the vTPM's UUID for most verbs), or NULL. */
+static const char *first_word(const struct ctlmsg_req *r)
+{
+	return r->argc ? r->word[0] : NULL;
 }
 
 static const struct store_vtpm *lookup(struct ctl_conn *c, const char *arg)
@@ -168,29 +176,17 @@ static void do_create(struct ctl_conn *c, const struct ctlmsg_req *r)
 				return reply_err(c, "group: lower-case letters, digits, - and _");
 			snprintf(v.group, sizeof(v.group), "%s", val);
 		} else if (!strcmp(tok, "dev")) {
-			if (strlen(val) > STORE_CONFIG_MAX || devline_parse(val, &dl, err, sizeof(err)) < 0)
+			if (strlen(val) > STORE_CONFIG_MAX || devline_parse(val, &dl, err, sizeof(err)) < 0 ||
+			    devline_check(&dl, err, sizeof(err)) < 0)
 				return reply_err(c, strlen(val) > STORE_CONFIG_MAX ? "device line too long" : err);
 			snprintf(v.config, sizeof(v.config), "%s", val);
 		} else {
 			return reply_err(c, "unknown create argument");
 		}
 	}
-	if (!have_uuid) {
-		/* RFC 4122 version 4 */
-		if (crypto_random(v.uuid, sizeof(v.uuid)) < 0)
-			return reply_err(c, "no randomness");
-		v.uuid[6] = (uint8_t)((v.uuid[6] & 0x0f) | 0x40);
-		v.uuid[8] = (uint8_t)((v.uuid[8] & 0x3f) | 0x80);
-	}
-	/* its own uid: the lowest of the range no other vTPM has */
-	for (v.uid = c->m->cfg.uid_base; v.uid < c->m->cfg.uid_base + c->m->cfg.uid_count; v.uid++) {
-		bool used = false;
-		for (size_t i = 0; i < store_count(c->m->st) && !used; i++)
-			used = store_at(c->m->st, i)->uid == v.uid;
-		if (!used)
-			break;
-	}
-	if (v.uid >= c->m->cfg.uid_base + c->m->cfg.uid_count)
+	if (!have_uuid && ident_uuid_random(v.uuid) < 0)
+		return reply_err(c, "no randomness");
+	if (ident_uid_free(c->m->st, c->m->cfg.uid_base, c->m->cfg.uid_count, &v.uid) < 0)
 		return reply_err(c, "no free uid left in the configured range");
 	if (store_add(c->m->st, &v) < 0)
 		return reply_err(c, errno == EEXIST ? "a vTPM with this UUID exists" : "cannot record the vTPM");
@@ -222,9 +218,9 @@ static void conn_wait(struct ctl_conn *c, const uint8_t uuid[VTPM_UUID_SIZE])
 }
 
 /* Answered once the vtpm serves, or has exited: a refused state is an error here. */
-static void do_start(struct ctl_conn *c, const char *arg)
+static void do_start(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 
 	if (!v)
 		return;
@@ -242,9 +238,9 @@ static void stopped(void *arg, int status)
 	reply_ok(c, WIFEXITED(status) && WEXITSTATUS(status) == 0 ? NULL : "the vtpm did not stop cleanly");
 }
 
-static void do_stop(struct ctl_conn *c, const char *arg)
+static void do_stop(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 
 	if (!v)
 		return;
@@ -257,25 +253,29 @@ static void do_stop(struct ctl_conn *c, const char *arg)
 }
 
 /* Removes a vTPM's state directory: its files are unreadable without the key anyway. */
-static void remove_dir(const char *dir)
+static void remove_dir(int datafd, const char *name)
 {
-	DIR *d = opendir(dir);
+	int fd = openat(datafd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
 			(void)unlinkat(dirfd(d), e->d_name, 0);
 	closedir(d);
-	(void)rmdir(dir);
+	(void)unlinkat(datafd, name, AT_REMOVEDIR);
 }
 
 static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const char *u = r->argc > 0 ? r->word[0] : NULL, *confirm = r->argc > 1 ? r->word[1] : NULL;
+	const char *u = first_word(r), *confirm = r->argc > 1 ? r->word[1] : NULL;
 	const struct store_vtpm *v = lookup(c, u);
-	char dir[4096];
+	char dir[VTPMS_STATE_NAME_SIZE];
 	uint8_t uuid[VTPM_UUID_SIZE];
 
 	if (!v)
@@ -285,19 +285,21 @@ static void do_destroy(struct ctl_conn *c, const struct ctlmsg_req *r)
 	if (vtpms_running(c->m, v->uuid, NULL))
 		return reply_err(c, "stop it first");
 	memcpy(uuid, v->uuid, sizeof(uuid));
+	vtpms_remove_sockets(c->m, v);
 	/* the key goes first: from here the state files can never be read again */
 	if (store_remove(c->m->st, uuid) < 0)
 		return reply_err(c, "cannot remove the vTPM from the store");
-	vtpms_state_dir(c->m, uuid, dir, sizeof(dir));
-	remove_dir(dir);
+	vtpms_state_name(uuid, dir);
+	remove_dir(c->m->datafd, dir);
 	log_info("destroyed vTPM %s", u);
 	reply_ok(c, NULL);
 }
 
-static void do_list(struct ctl_conn *c)
+static void do_list(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	struct ctlmsg_jw w;
 
+	(void)r;
 	reply_begin(&w, true);
 	ctlmsg_jw_open(&w, "vtpms", '[');
 	for (size_t i = 0; i < store_count(c->m->st); i++)
@@ -306,9 +308,9 @@ static void do_list(struct ctl_conn *c)
 	reply_send(c, &w);
 }
 
-static void do_show(struct ctl_conn *c, const char *arg)
+static void do_show(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
-	const struct store_vtpm *v = lookup(c, arg);
+	const struct store_vtpm *v = lookup(c, first_word(r));
 	struct ctlmsg_jw w;
 
 	if (!v)
@@ -318,12 +320,13 @@ static void do_show(struct ctl_conn *c, const char *arg)
 	reply_send(c, &w);
 }
 
-static void do_status(struct ctl_conn *c)
+static void do_status(struct ctl_conn *c, const struct ctlmsg_req *r)
 {
 	char pcrs[128];
 	size_t running = 0;
 	struct ctlmsg_jw w;
 
+	(void)r;
 	for (size_t i = 0; i < store_count(c->m->st); i++)
 		running += vtpms_running(c->m, store_at(c->m->st, i)->uuid, NULL);
 	hwtpm_pcrsel_format(&c->m->cfg.pcrs, pcrs, sizeof(pcrs));
@@ -371,10 +374,26 @@ static void do_reseal(struct ctl_conn *c, const struct ctlmsg_req *r)
 	reply_send(c, &w);
 }
 
+/* One row per verb; each handler answers the connection exactly once. */
+static const struct ctl_verb {
+	const char *name;
+	void (*handle)(struct ctl_conn *c, const struct ctlmsg_req *r);
+} verbs[] = {
+	{ "create", do_create },
+	{ "destroy", do_destroy },
+	{ "reseal", do_reseal },
+	{ "start", do_start },
+	{ "stop", do_stop },
+	{ "show", do_show },
+	{ "list", do_list },
+	{ "status", do_status },
+};
+
 static void dispatch(struct ctl_conn *c, const char *line, size_t len)
 {
 	struct ctlmsg_req *r = malloc(sizeof(*r));
-	const char *err = NULL, *arg;
+	const char *err = NULL;
+	size_t k;
 
 	if (!r)
 		return reply_err(c, "out of memory");
@@ -382,23 +401,11 @@ static void dispatch(struct ctl_conn *c, const char *line, size_t len)
 		reply_err(c, err);
 		goto out;
 	}
-	arg = r->argc ? r->word[0] : NULL;
-	if (!strcmp(r->verb, "create"))
-		do_create(c, r);
-	else if (!strcmp(r->verb, "destroy"))
-		do_destroy(c, r);
-	else if (!strcmp(r->verb, "reseal"))
-		do_reseal(c, r);
-	else if (!strcmp(r->verb, "start"))
-		do_start(c, arg);
-	else if (!strcmp(r->verb, "stop"))
-		do_stop(c, arg);
-	else if (!strcmp(r->verb, "show"))
-		do_show(c, arg);
-	else if (!strcmp(r->verb, "list"))
-		do_list(c);
-	else if (!strcmp(r->verb, "status"))
-		do_status(c);
+	for (k = 0; k < sizeof(verbs) / sizeof(verbs[0]); k++)
+		if (!strcmp(r->verb, verbs[k].name))
+			break;
+	if (k < sizeof(verbs) / sizeof(verbs[0]))
+		verbs[k].handle(c, r);
 	else
 		reply_err(c, "unknown command");
 out:
@@ -470,10 +477,13 @@ static void accept_event(struct ev_loop *loop, int fd, int rev, void *arg)
 
 int control_open(struct mgr *m)
 {
-	snprintf(listen_path, sizeof(listen_path), "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET);
-	listen_fd = sock_listen_unix(listen_path, 0600);
-	if (listen_fd < 0 || ev_add(m->loop, listen_fd, EV_READ, accept_event, m) < 0) {
-		log_err("cannot open the control socket %s: %s", listen_path, strerror(errno));
+	if (asprintf(&m->ctl_path, "%s/%s", m->cfg.run_dir, VTPMMGR_CTL_SOCKET) < 0) {
+		m->ctl_path = NULL;
+		return -1;
+	}
+	m->ctl_fd = sock_listen_unix(m->ctl_path, 0600);
+	if (m->ctl_fd < 0 || ev_add(m->loop, m->ctl_fd, EV_READ, accept_event, m) < 0) {
+		log_err("cannot open the control socket %s: %s", m->ctl_path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -481,10 +491,12 @@ int control_open(struct mgr *m)
 
 void control_close(struct mgr *m)
 {
-	if (listen_fd < 0)
-		return;
-	ev_del(m->loop, listen_fd);
-	close(listen_fd);
-	(void)unlink(listen_path);
-	listen_fd = -1;
+	if (m->ctl_fd >= 0) {
+		ev_del(m->loop, m->ctl_fd);
+		close(m->ctl_fd);
+		(void)unlink(m->ctl_path);
+		m->ctl_fd = -1;
+	}
+	free(m->ctl_path);
+	m->ctl_path = NULL;
 }

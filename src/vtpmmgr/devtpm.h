@@ -10,8 +10,12 @@
 
 #include <sys/types.h>
 
-/* Starts swtpm; fills tcti ("swtpm:path=...") and returns its pid, or -1. */
-pid_t devtpm_start(const char *data_dir, const char *run_dir, char *tcti, size_t n);
+/*
+ * Starts swtpm, its state in dev-tpm under the data directory (datafd, named
+ * data_dir for swtpm), its socket in run_dir; sets *tcti ("swtpm:path=...",
+ * the caller frees it) and returns its pid, or -1.
+ */
+pid_t devtpm_start(int datafd, const char *data_dir, const char *run_dir, char **tcti);
 void devtpm_stop(pid_t pid);
 
 #endif

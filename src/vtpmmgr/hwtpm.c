@@ -39,7 +39,6 @@
 #include "hwtpm.h"
 #include "log.h"
 
-#define HWTPM_TCTI_DEFAULT	"device:/dev/tpmrm0"
 #define HWTPM_TCTI_MAGIC	0x7674706d68777470ULL	/* "vtpmhwtp" */
 
 #define HWTPM_BLOB_MAGIC	0x56545342u	/* "VTSB" */
@@ -64,7 +63,12 @@
  */
 #define HWTPM_SEALED_ATTRS	(TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | \
 				 TPMA_OBJECT_NODA | TPMA_OBJECT_ADMINWITHPOLICY)
-#define HWTPM_NV_ATTRS		(TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA | \
+/*
+ * The counter: anyone with owner authorization may read it, only the holder
+ * of its own authValue (derived from the root secret) may advance it. NO_DA:
+ * the authValue is 32 random bytes, and a lockout must not stop the manager.
+ */
+#define HWTPM_NV_ATTRS		(TPMA_NV_AUTHWRITE | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA | \
 				 (TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT))
 
 /*
@@ -84,6 +88,8 @@ struct hwtpm {
 	/* The last NV index looked up, kept open: increments need no NV_ReadPublic. */
 	uint32_t nv_index;
 	ESYS_TR nv_tr;
+	bool nv_legacy;		/* defined by an older manager: owner-writable */
+	TPM2B_AUTH nv_auth;	/* the counter's own authValue (secret) */
 };
 
 /* The TCG "standard SRK" template, ECC NIST P-256 (unique left empty). */
@@ -337,11 +343,15 @@ struct hwtpm *hwtpm_open(const char *tcti)
 	struct hwtpm *h;
 	TSS2_RC rc;
 
+	if (!tcti) {
+		errno = EINVAL;	/* the caller chooses; config.h holds the one default */
+		return NULL;
+	}
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return NULL;
 	h->nv_tr = ESYS_TR_NONE;
-	rc = Tss2_TctiLdr_Initialize(tcti ? tcti : HWTPM_TCTI_DEFAULT, &inner);
+	rc = Tss2_TctiLdr_Initialize(tcti, &inner);
 	if (rc != TSS2_RC_SUCCESS) {
 		hwtpm_fail("TCTI", rc);
 		goto fail_free;
@@ -378,6 +388,7 @@ void hwtpm_close(struct hwtpm *h)
 	inner = h->tcti.inner;
 	Esys_Finalize(&h->esys);
 	Tss2_TctiLdr_Finalize(&inner);
+	explicit_bzero(&h->nv_auth, sizeof(h->nv_auth));
 	free(h);
 }
 
@@ -629,7 +640,7 @@ static const uint8_t *hwtpm_blob_part(struct buf *b, size_t max, uint16_t *len)
 	if (*len > max || *len < 2)
 		return NULL;
 	p = buf_get_ptr(b, *len);
-	if (!p || be16_load(p) != *len - 2)
+	if (!p || be16_load(p) != *len - 2)	/* buf_get_ptr gave *len >= 2 bytes */
 		return NULL;
 	return p;
 }
@@ -845,11 +856,12 @@ static int hwtpm_nv_lookup(struct hwtpm *h, uint32_t index, bool *written)
 		return -1;
 	}
 	np = &pub->nvPublic;
+	/* ours (AUTHWRITE only), or an older manager's (OWNERWRITE only): see hwtpm_counter_legacy */
 	if (np->nvIndex != index || np->dataSize != HWTPM_COUNTER_SIZE ||
 	    ((np->attributes & TPMA_NV_TPM2_NT_MASK) >> TPMA_NV_TPM2_NT_SHIFT) != TPM2_NT_COUNTER ||
-	    (np->attributes & (TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD)) !=
-	    (TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD)) {
-		log_err("hwtpm: NV index 0x%08x is not an owner counter", (unsigned)index);
+	    !(np->attributes & TPMA_NV_OWNERREAD) ||
+	    !(np->attributes & TPMA_NV_OWNERWRITE) == !(np->attributes & TPMA_NV_AUTHWRITE)) {
+		log_err("hwtpm: NV index 0x%08x is not a counter of ours", (unsigned)index);
 		Esys_Free(pub);
 		(void)Esys_TR_Close(h->esys, &tr);
 		errno = EEXIST;
@@ -857,9 +869,14 @@ static int hwtpm_nv_lookup(struct hwtpm *h, uint32_t index, bool *written)
 	}
 	if (written)
 		*written = (np->attributes & TPMA_NV_WRITTEN) != 0;
+	h->nv_legacy = (np->attributes & TPMA_NV_OWNERWRITE) != 0;
 	Esys_Free(pub);
 	h->nv_index = index;
 	h->nv_tr = tr;
+	if (Esys_TR_SetAuth(h->esys, tr, &h->nv_auth) != TSS2_RC_SUCCESS) {
+		errno = EIO;
+		return -1;
+	}
 	return 0;
 }
 
@@ -901,8 +918,9 @@ static int hwtpm_nv_increment(struct hwtpm *h)
 {
 	TSS2_RC rc;
 
-	rc = Esys_NV_Increment(h->esys, ESYS_TR_RH_OWNER, h->nv_tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-			       ESYS_TR_NONE);
+	/* the index's own authValue; an older manager's counter still takes the owner's */
+	rc = Esys_NV_Increment(h->esys, h->nv_legacy ? ESYS_TR_RH_OWNER : h->nv_tr, h->nv_tr,
+			       ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
 	if (rc != TSS2_RC_SUCCESS) {
 		hwtpm_fail("NV_Increment", rc);
 		if (hwtpm_tpm_rc(rc) == TPM2_RC_HANDLE)
@@ -914,7 +932,6 @@ static int hwtpm_nv_increment(struct hwtpm *h)
 
 static int hwtpm_nv_define(struct hwtpm *h, uint32_t index)
 {
-	const TPM2B_AUTH auth = { 0 };
 	TPM2B_NV_PUBLIC pub = {
 		.nvPublic = {
 			.nvIndex = index,
@@ -927,13 +944,18 @@ static int hwtpm_nv_define(struct hwtpm *h, uint32_t index)
 
 	hwtpm_nv_forget(h);
 	rc = Esys_NV_DefineSpace(h->esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-				 ESYS_TR_NONE, &auth, &pub, &h->nv_tr);
+				 ESYS_TR_NONE, &h->nv_auth, &pub, &h->nv_tr);
 	if (rc != TSS2_RC_SUCCESS) {
 		h->nv_tr = ESYS_TR_NONE;
 		hwtpm_fail("NV_DefineSpace", rc);
 		return -1;
 	}
 	h->nv_index = index;
+	h->nv_legacy = false;
+	if (Esys_TR_SetAuth(h->esys, h->nv_tr, &h->nv_auth) != TSS2_RC_SUCCESS) {
+		errno = EIO;
+		return -1;
+	}
 	log_info("hwtpm: defined NV counter 0x%08x", (unsigned)index);
 	return 0;
 }
@@ -970,4 +992,38 @@ int hwtpm_counter_increment(struct hwtpm *h, uint32_t index, uint64_t *value)
 	    hwtpm_nv_increment(h) < 0)
 		return -1;
 	return value ? hwtpm_nv_read(h, value) : 0;
+}
+
+void hwtpm_counter_auth(struct hwtpm *h, const uint8_t auth[HWTPM_SECRET_SIZE])
+{
+	h->nv_auth.size = HWTPM_SECRET_SIZE;
+	memcpy(h->nv_auth.buffer, auth, HWTPM_SECRET_SIZE);
+	if (h->nv_tr != ESYS_TR_NONE)
+		(void)Esys_TR_SetAuth(h->esys, h->nv_tr, &h->nv_auth);
+}
+
+int hwtpm_counter_legacy(struct hwtpm *h, uint32_t index)
+{
+	if (hwtpm_nv_index_valid(index) < 0 || hwtpm_nv_lookup(h, index, NULL) < 0)
+		return -1;
+	return h->nv_legacy ? 1 : 0;
+}
+
+int hwtpm_counter_recreate(struct hwtpm *h, uint32_t index, uint64_t *value)
+{
+	TSS2_RC rc;
+
+	if (hwtpm_nv_index_valid(index) < 0 || hwtpm_nv_lookup(h, index, NULL) < 0)
+		return -1;
+	rc = Esys_NV_UndefineSpace(h->esys, ESYS_TR_RH_OWNER, h->nv_tr, ESYS_TR_PASSWORD,
+				   ESYS_TR_NONE, ESYS_TR_NONE);
+	if (rc != TSS2_RC_SUCCESS) {
+		hwtpm_fail("NV_UndefineSpace", rc);
+		return -1;
+	}
+	h->nv_tr = ESYS_TR_NONE;	/* UndefineSpace closed it */
+	/* the TPM starts the new counter above every count it ever had: never lower */
+	if (hwtpm_nv_define(h, index) < 0 || hwtpm_nv_increment(h) < 0)
+		return -1;
+	return hwtpm_nv_read(h, value);
 }

@@ -38,7 +38,10 @@ int hwtpm_pcrsel_parse(const char *s, struct hwtpm_pcrsel *sel);
 /* Formats "sha256:0,2,4,7". */
 void hwtpm_pcrsel_format(const struct hwtpm_pcrsel *sel, char *out, size_t n);
 
-/* Connects through the TCTI (e.g. "swtpm:host=127.0.0.1,port=P") and sends Startup(CLEAR) if needed. */
+/*
+ * Connects through the TCTI (e.g. "swtpm:host=127.0.0.1,port=P") and sends
+ * Startup(CLEAR) if needed. NULL is refused (EINVAL): config.h has the default.
+ */
 struct hwtpm *hwtpm_open(const char *tcti);
 void hwtpm_close(struct hwtpm *h);
 /* Number of TPM commands sent so far (for the benchmark: 0 per vTPM start). */
@@ -83,15 +86,28 @@ int hwtpm_blob_pcrvals(const uint8_t *blob, size_t blob_len, struct hwtpm_pcrval
 int hwtpm_policy_digest(const struct hwtpm_pcrvals *vals, uint8_t out[HWTPM_DIGEST_SIZE]);
 
 /*
- * NV counter at index (owner hierarchy, TPMA_NV_COUNTER, owner read/write,
- * no DA): defined if absent (then its value is what the TPM starts it at,
- * read back). Read returns the current value; increment adds one.
- * Errors: ENOENT (read/increment: not defined), EEXIST (the index exists
- * but is not such a counter), EINVAL (not an NV index handle), EPROTO/EIO.
+ * NV counter at index (owner hierarchy, TPMA_NV_COUNTER, owner read, written
+ * only with its own authValue (hwtpm_counter_auth), no DA): defined if
+ * absent (then its value is what the TPM starts it at, read back). Read
+ * returns the current value; increment adds one. Errors: ENOENT
+ * (read/increment: not defined), EEXIST (the index exists but is not such
+ * a counter), EINVAL (not an NV index handle), EPROTO/EIO.
  */
 int hwtpm_counter_ensure(struct hwtpm *h, uint32_t index, uint64_t *value);
 int hwtpm_counter_read(struct hwtpm *h, uint32_t index, uint64_t *value);
 /* value may be NULL: then the new value is not read back (one command fewer). */
 int hwtpm_counter_increment(struct hwtpm *h, uint32_t index, uint64_t *value);
+/* Sets the authValue the counter is defined with and advanced by (a secret, kept until close). */
+void hwtpm_counter_auth(struct hwtpm *h, const uint8_t auth[HWTPM_SECRET_SIZE]);
+/*
+ * 1 if the counter at index is an older manager's (owner-writable: anyone
+ * with owner authorization can advance it), 0 if it is protected, -1.
+ */
+int hwtpm_counter_legacy(struct hwtpm *h, uint32_t index);
+/*
+ * Undefines the counter and defines it again, protected by the authValue;
+ * the TPM starts it above any count it ever had. Its new value in *value.
+ */
+int hwtpm_counter_recreate(struct hwtpm *h, uint32_t index, uint64_t *value);
 
 #endif

@@ -7,6 +7,7 @@
 #define VTPMMGR_MGR_H
 
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -24,9 +25,11 @@ struct mgr {
 	struct ev_loop *loop;
 	struct hwtpm *hw;
 	struct store *st;
-	uint8_t root[HWTPM_SECRET_SIZE];
-	int datafd;
-	struct inst *insts;
+	uint8_t *root;				/* HWTPM_SECRET_SIZE bytes of secmem */
+	int datafd;				/* the data directory: every path in it is relative to this */
+	int ctl_fd;				/* control socket, -1 while closed */
+	char *ctl_path;				/* its name, removed at close */
+	LIST_HEAD(, inst) insts;		/* the running vtpms (vtpms.c) */
 	uint8_t vtpm_hash[CRYPTO_DIGEST_SIZE];	/* GET_BOOT_HASH: the executable we launch */
 	pid_t dev_pid;				/* --dev: the software stand-in, or 0 */
 	int exit_code;

@@ -15,14 +15,15 @@
 #include <grp.h>
 #include <signal.h>
 #include <linux/landlock.h>
-#include <linux/sockios.h>
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <termios.h>
 #include <unistd.h>
+
+#include "vtpmfilter.h"
 
 #ifndef LANDLOCK_ACCESS_FS_REFER
 #define LANDLOCK_ACCESS_FS_REFER	(1ULL << 13)
@@ -128,40 +129,6 @@ out:
 	return rc;
 }
 
-/* What a vtpm calls once running, and what the loader calls to get it there. */
-static const int allowed[] = {
-	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(pread64),
-	SCMP_SYS(pwrite64), SCMP_SYS(close), SCMP_SYS(poll), SCMP_SYS(ppoll),
-	SCMP_SYS(epoll_create1), SCMP_SYS(epoll_ctl), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(lseek),
-	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(mremap), SCMP_SYS(madvise),
-	SCMP_SYS(brk), SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), SCMP_SYS(stat),
-	SCMP_SYS(lstat), SCMP_SYS(access), SCMP_SYS(faccessat), SCMP_SYS(faccessat2),
-	SCMP_SYS(readlink), SCMP_SYS(readlinkat), SCMP_SYS(open), SCMP_SYS(openat), SCMP_SYS(fcntl),
-	SCMP_SYS(dup), SCMP_SYS(dup2), SCMP_SYS(dup3), SCMP_SYS(fsync), SCMP_SYS(fdatasync),
-	SCMP_SYS(rename), SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(unlink),
-	SCMP_SYS(unlinkat), SCMP_SYS(mkdir), SCMP_SYS(mkdirat), SCMP_SYS(getdents64),
-	SCMP_SYS(futex), SCMP_SYS(getrandom), SCMP_SYS(clock_gettime), SCMP_SYS(clock_getres),
-	SCMP_SYS(gettimeofday), SCMP_SYS(time), SCMP_SYS(nanosleep), SCMP_SYS(clock_nanosleep),
-	SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getppid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-	SCMP_SYS(getgid), SCMP_SYS(getegid), SCMP_SYS(getresuid), SCMP_SYS(getresgid),
-	SCMP_SYS(exit), SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
-	SCMP_SYS(rt_sigaction), SCMP_SYS(sigaltstack), SCMP_SYS(signalfd4), SCMP_SYS(sendto),
-	SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(accept),
-	SCMP_SYS(accept4), SCMP_SYS(shutdown), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
-	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(arch_prctl),
-	SCMP_SYS(set_tid_address), SCMP_SYS(set_robust_list), SCMP_SYS(rseq), SCMP_SYS(prlimit64),
-	SCMP_SYS(execve), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield),
-	SCMP_SYS(restart_syscall), SCMP_SYS(getcwd), SCMP_SYS(umask), SCMP_SYS(seccomp),
-	SCMP_SYS(prctl), SCMP_SYS(ftruncate), SCMP_SYS(memfd_create),
-	SCMP_SYS(socketpair),	/* AF_UNIX only: the event channel to the manager */
-};
-
-/* Refused with EPERM, so a vtpm that tries learns no and keeps running. */
-static const int refused[] = {
-	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(bind),
-	SCMP_SYS(listen),
-};
-
 static int seccomp(int binfd)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
@@ -169,12 +136,8 @@ static int seccomp(int binfd)
 
 	if (!ctx)
 		return -1;
-	for (size_t i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i], 0) < 0)
-			goto out;
-	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++)
-		if (seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), refused[i], 0) < 0)
-			goto out;
+	if (vtpmfilter_add(ctx) < 0)
+		goto out;
 	/*
 	 * The exec itself is by descriptor (the binary may lie below a directory
 	 * the vtpm's uid cannot traverse): execveat of exactly binfd, empty path.
@@ -185,21 +148,35 @@ static int seccomp(int binfd)
 	};
 	if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(execveat), 2, ex) < 0)
 		goto out;
-	/* isatty() on stdio asks TCGETS, the event channel SIOCOUTQ; no other ioctl */
-	static const unsigned long ioctls[] = { TCGETS, SIOCOUTQ };
-	for (size_t i = 0; i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
-		struct scmp_arg_cmp cmp = { .arg = 1, .op = SCMP_CMP_EQ, .datum_a = ioctls[i], .datum_b = 0 };
-		if (seccomp_rule_add_array(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, &cmp) < 0)
-			goto out;
-	}
 	rc = seccomp_load(ctx);
 out:
 	seccomp_release(ctx);
 	return rc;
 }
 
-int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, int binfd, pid_t parent)
+/*
+ * Limits the vtpm cannot raise (hard = soft; raising a hard limit needs
+ * CAP_SYS_RESOURCE, and the filter refuses prlimit64 changes anyway): no
+ * file it writes grows past its state budget, and no core dump of it is
+ * written. A write past the size limit then fails with EFBIG instead of
+ * raising SIGXFSZ, so an honest vtpm reports a failed write and lives.
+ */
+static int limits(uint64_t fsize_max)
 {
+	struct rlimit fs = { .rlim_cur = (rlim_t)fsize_max, .rlim_max = (rlim_t)fsize_max };
+	struct rlimit core = { 0, 0 };
+
+	if (signal(SIGXFSZ, SIG_IGN) == SIG_ERR)
+		return -1;
+	if (setrlimit(RLIMIT_CORE, &core) < 0)
+		return -1;
+	return fsize_max ? setrlimit(RLIMIT_FSIZE, &fs) : 0;
+}
+
+int sandbox_apply(uid_t uid, gid_t gid, int state_dirfd, int binfd, pid_t parent, uint64_t fsize_max)
+{
+	if (limits(fsize_max) < 0)
+		return -1;
 	if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
 		return -1;
 	/*

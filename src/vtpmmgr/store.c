@@ -21,6 +21,7 @@
 #include "buf.h"
 #include "crypto.h"
 #include "log.h"
+#include "secmem.h"
 
 #define REC_PLAIN	(8 + VTPM_DIGEST_SIZE + VTPM_KEY_SIZE)
 #define META_PLAIN	(8 + CRYPTO_DIGEST_SIZE)
@@ -226,39 +227,73 @@ static int write_record(struct store *st, const uint8_t uuid[VTPM_UUID_SIZE], in
  * (durable: WAL + synchronous=FULL), then the counter. On any failure the
  * transaction is rolled back and the in-memory copy is restored by the caller.
  */
+static int write_version(struct store *st, int (*fn)(struct store *, const void *),
+			 const void *arg, uint64_t version)
+{
+	if (exec(st, "BEGIN IMMEDIATE") < 0)
+		return -1;
+	if ((fn && fn(st, arg) < 0) || write_meta(st, version) < 0 || exec(st, "COMMIT") < 0) {
+		(void)exec(st, "ROLLBACK");
+		errno = EIO;
+		return -1;
+	}
+	st->version = version;
+	return 0;
+}
+
 static int commit(struct store *st, int (*fn)(struct store *, const void *), const void *arg)
 {
 	uint64_t next = st->version + 1;
 
 	/* never let the version run two ahead of the counter: that store would be refused */
-	if (st->ctr_behind) {
-		if (st->ctr->increment(st->ctr->arg, NULL) < 0)
-			return -1;
-		st->ctr_behind = false;
-	}
-	if (exec(st, "BEGIN IMMEDIATE") < 0)
+	if (store_catch_up(st) < 0 || write_version(st, fn, arg, next) < 0)
 		return -1;
-	if ((fn && fn(st, arg) < 0) || write_meta(st, next) < 0 || exec(st, "COMMIT") < 0) {
-		(void)exec(st, "ROLLBACK");
-		errno = EIO;
-		return -1;
-	}
-	st->version = next;
 	/* after the commit: a crash here leaves version = counter + 1, accepted once */
 	/* one hardware command: the increment, without reading the value back */
 	if (st->ctr->increment(st->ctr->arg, NULL) < 0) {
 		log_err("store: the anti-rollback counter did not advance (version %llu)",
 			(unsigned long long)next);
-		/* the change is durable: report success, catch the counter up next time */
+		/*
+		 * The change is durable and a restart accepts it: report success
+		 * (a failure would be a lie), and have the counter caught up soon.
+		 */
 		st->ctr_behind = true;
+		if (st->ctr->behind)
+			st->ctr->behind(st->ctr->arg);
 		return 0;
 	}
 	return 0;
 }
 
+int store_rebase(struct store *st, uint64_t counter)
+{
+	if (counter < st->version) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (write_version(st, NULL, NULL, counter) < 0)
+		return -1;
+	st->ctr_behind = false;
+	log_warn("store: rebased onto the NV counter at %llu", (unsigned long long)counter);
+	return 0;
+}
+
+int store_catch_up(struct store *st)
+{
+	if (!st->ctr_behind)
+		return 0;
+	if (st->ctr->increment(st->ctr->arg, NULL) < 0)
+		return -1;
+	st->ctr_behind = false;
+	log_info("store: the anti-rollback counter has caught up with version %llu",
+		 (unsigned long long)st->version);
+	return 0;
+}
+
 static int keep_sorted_insert(struct store *st, const struct store_vtpm *v)
 {
-	struct store_vtpm *nv = realloc(st->v, (st->n + 1) * sizeof(*nv));
+	/* the rows hold each vTPM's state keys: kept out of swap and core dumps */
+	struct store_vtpm *nv = secmem_realloc(st->v, (st->n + 1) * sizeof(*nv));
 	size_t i = 0;
 
 	if (!nv)
@@ -562,9 +597,10 @@ static void side_files(const char *path, char wal[4200], char shm[4200], bool ha
 	had[1] = access(shm, F_OK) == 0;
 }
 
-struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr)
+struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr,
+			 uint64_t adopt)
 {
-	struct store *st = calloc(1, sizeof(*st));
+	struct store *st = secmem_alloc(sizeof(*st));	/* holds the store key */
 	uint64_t counter = 0;
 	char wal[4200], shm[4200];
 	bool fresh, had[2];
@@ -612,10 +648,22 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		log_info("store: created %s at version %llu", path, (unsigned long long)st->version);
 		goto verified;
 	}
+	if (st->version < counter && counter == adopt) {
+		log_warn("store: %s is version %llu, behind the TPM counter %llu: adopting the "
+			 "counter as the operator confirmed", path, (unsigned long long)st->version,
+			 (unsigned long long)counter);
+		if (store_rebase(st, counter) < 0)
+			goto fail;
+		goto verified;
+	}
 	if (st->version < counter) {
-		log_err("store: %s is version %llu but the TPM counter is %llu: an older copy of "
-			"the store was put back; refusing it",
-			path, (unsigned long long)st->version, (unsigned long long)counter);
+		log_err("store: %s is version %llu but the TPM counter is %llu: the counter is "
+			"ahead of the store. Either an older copy of the store was put back, or "
+			"something advanced the counter (undefined and defined it again, say). "
+			"Refusing to start; if this store is certainly the latest, start once with "
+			"--adopt-counter %llu (vtpmmgr(8), RECOVERY)",
+			path, (unsigned long long)st->version, (unsigned long long)counter,
+			(unsigned long long)counter);
 		errno = ESTALE;
 		goto fail;
 	}
@@ -650,10 +698,6 @@ void store_close(struct store *st)
 		return;
 	if (st->db)
 		sqlite3_close(st->db);
-	if (st->v) {
-		explicit_bzero(st->v, st->n * sizeof(st->v[0]));
-		free(st->v);
-	}
-	explicit_bzero(st->key, sizeof(st->key));
-	free(st);
+	secmem_free(st->v);
+	secmem_free(st);
 }

@@ -13,6 +13,10 @@
  * between the two leaves version = counter + 1, accepted on the next start
  * (and the counter caught up). In that one case the store just before the
  * interrupted commit would also pass, had it been put back before restart.
+ * A counter step the hardware TPM refuses (no crash) leaves the same state
+ * while the manager runs: the change is kept and acknowledged, no further
+ * change is committed until the counter has caught up, and the owner of the
+ * store is told (counter->behind) so that it retries (store_catch_up).
  */
 #ifndef VTPMMGR_STORE_H
 #define VTPMMGR_STORE_H
@@ -44,18 +48,27 @@ struct store_counter {
 	int (*read)(void *arg, uint64_t *value);
 	int (*increment)(void *arg, uint64_t *value);	/* value may be NULL */
 	void *arg;
+	/* optional: a committed change's counter step failed; call store_catch_up */
+	void (*behind)(void *arg);
 };
 
 struct store;
 
 /*
  * Opens or creates the store at path. Refuses (NULL, errno ESTALE) a store
- * older than the counter, and (EBADMSG) one whose rows do not match its
- * sealed digest or that does not open under this root secret.
+ * older than the counter, unless the counter's value is adopt (an operator
+ * confirmed that this store is the latest: it is then rebased onto the
+ * counter), and (EBADMSG) one whose rows do not match its sealed digest or
+ * that does not open under this root secret. adopt 0: none.
  */
-struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr);
+struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr,
+			 uint64_t adopt);
 void store_close(struct store *st);
 uint64_t store_version(const struct store *st);
+/* Moves the version up to counter (a counter re-created higher): one commit, no step. */
+int store_rebase(struct store *st, uint64_t counter);
+/* Retries a failed counter step: 0 when the counter is (now) in step, else -1. */
+int store_catch_up(struct store *st);
 
 size_t store_count(const struct store *st);
 const struct store_vtpm *store_at(const struct store *st, size_t i);

@@ -22,6 +22,7 @@
 #include "devline.h"
 #include "keysvc.h"
 #include "log.h"
+#include "pidrec.h"
 #include "sandbox.h"
 #include "sock.h"
 
@@ -30,7 +31,7 @@
 
 struct inst {
 	struct mgr *m;
-	struct inst *prev, *next;
+	LIST_ENTRY(inst) link;
 	uint8_t uuid[VTPM_UUID_SIZE];
 	char name[37];
 	char binary[256];	/* for messages */
@@ -43,21 +44,26 @@ struct inst {
 	void *exit_arg;
 	vtpms_ready_cb ready_cb;	/* someone waits for it to come up */
 	void *ready_arg;
+	struct devline dl;		/* its listeners: the socket files go when it exits */
+	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
 	uint8_t rsp[MGRMSG_MAX];
 	struct keysvc_peer peer;
 };
 
-void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n)
+void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE])
 {
 	char u[37];
 
 	store_uuid_format(uuid, u);
-	snprintf(out, n, "%s/vtpm/%s", m->cfg.data_dir, u);
+	/* exactly VTPMS_STATE_NAME_SIZE - 1 characters: nothing to truncate */
+	snprintf(out, VTPMS_STATE_NAME_SIZE, VTPMS_STATE_PARENT "/%s", u);
 }
 
 static struct inst *find(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE])
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		if (!memcmp(i->uuid, uuid, VTPM_UUID_SIZE))
 			return i;
 	return NULL;
@@ -74,15 +80,9 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 
 static void inst_free(struct inst *i)
 {
-	struct mgr *m = i->m;
-
 	tpmback_free(i->tb);
-	if (i->prev)
-		i->prev->next = i->next;
-	else
-		m->insts = i->next;
-	if (i->next)
-		i->next->prev = i->prev;
+	devline_unlink(&i->dl, i->files);
+	LIST_REMOVE(i, link);
 	explicit_bzero(i->rsp, sizeof(i->rsp));
 	free(i);
 }
@@ -118,15 +118,43 @@ static void closed(void *arg, struct tpmback *tb)
 
 static const struct tpmback_ops ops = { .handle = handle, .closed = closed };
 
-/* chown of a state directory and the files in it (it holds no subdirectories) */
-static int chown_tree(const char *dir, uid_t uid)
+/* True (err says why) when a running vTPM listens on one of d's socket paths. */
+static bool path_in_use(struct mgr *m, const struct devline *d, char *err, size_t errlen)
 {
-	DIR *d = opendir(dir);
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link) {
+		if (devline_share_path(d, &i->dl)) {
+			snprintf(err, errlen, "a socket path of its device line is in use by vTPM %s", i->name);
+			return true;
+		}
+	}
+	return false;
+}
+
+void vtpms_remove_sockets(struct mgr *m, const struct store_vtpm *v)
+{
+	struct devline d;
+	char err[256];
+
+	if (!find(m, v->uuid) && devline_parse(v->config, &d, err, sizeof(err)) == 0 &&
+	    !path_in_use(m, &d, err, sizeof(err)))
+		devline_unlink(&d, NULL);
+}
+
+/* chown of a state directory and the files in it (it holds no subdirectories) */
+static int chown_tree(int dfd, uid_t uid)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
 	struct dirent *e;
 	int rc = 0;
 
-	if (!d)
+	if (!d) {
+		if (fd >= 0)
+			close(fd);
 		return -1;
+	}
 	while ((e = readdir(d)))
 		if (strcmp(e->d_name, "..") &&
 		    fchownat(dirfd(d), e->d_name, uid, uid, AT_SYMLINK_NOFOLLOW) < 0)
@@ -140,7 +168,7 @@ static int chown_tree(const char *dir, uid_t uid)
  * every other descriptor but stdio is closed; then exec. Never returns.
  */
 static void exec_child(const char **argv, int channel, const int *lfds, int n,
-		       const struct store_vtpm *v, int statefd, pid_t manager)
+		       const struct store_vtpm *v, int statefd, pid_t manager, uint64_t state_max)
 {
 	int fds[1 + DEVLINE_LISTEN_MAX + 1], binfd;
 	sigset_t none;
@@ -168,17 +196,75 @@ static void exec_child(const char **argv, int channel, const int *lfds, int n,
 	if (binfd < 0 || dup3(binfd, exe, O_CLOEXEC) < 0)
 		_exit(VTPMS_EXIT_NOEXEC);
 	close_range((unsigned)exe + 1, ~0u, 0);
-	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, exe, manager) < 0)
+	if (sandbox_apply(v->uid, v->uid, VTPMS_CHANNEL_FD + 1 + n, exe, manager,
+			  state_max) < 0)
 		_exit(VTPMS_EXIT_SANDBOX);
 	fexecve(exe, (char *const *)argv, environ);
 	_exit(VTPMS_EXIT_NOEXEC);
 }
 
+/* A vtpm's command line; the strings it points into live beside it. */
+struct launch {
+	const char *argv[ARGV_MAX];
+	char buf[2048], dirarg[96], flags[48];
+};
+
+static int build_argv(const struct mgr *m, const struct store_vtpm *v, const struct devline *d,
+		      const char *name, struct launch *l)
+{
+	const char **argv = l->argv;
+	int argc = 0;
+
+	argv[argc++] = d->binary[0] ? d->binary : m->cfg.vtpm_binary;
+	argv[argc++] = "serve";
+	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
+	/* the state directory is handed in too: the vtpm needs no path to it */
+	snprintf(l->dirarg, sizeof(l->dirarg), "dirfd=%d,max-size=%llu", VTPMS_CHANNEL_FD + 1 + d->n,
+		 (unsigned long long)m->cfg.state_max);
+	argv[argc++] = "--tpmstate";
+	argv[argc++] = l->dirarg;
+	argv[argc++] = "--manager";
+	argv[argc++] = "fd=3";
+	argv[argc++] = "--name";
+	argv[argc++] = name;
+	if (devline_args(d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, l->buf, sizeof(l->buf)) < 0) {
+		log_err("vtpm %s: too many options", name);
+		errno = EINVAL;
+		return -1;
+	}
+	if (d->flags[0]) {
+		snprintf(l->flags, sizeof(l->flags), "not-need-init,%s", d->flags);
+		argv[argc++] = "--flags";
+		argv[argc++] = l->flags;
+	}
+	argv[argc] = NULL;
+	return 0;
+}
+
+/* The state directory, its files given to the vtpm's own uid: its descriptor, or -1. */
+static int open_state_dir(const struct mgr *m, const struct store_vtpm *v, const char *name)
+{
+	char dir[VTPMS_STATE_NAME_SIZE];
+	int statefd = -1;
+
+	vtpms_state_name(v->uuid, dir);
+	if ((mkdirat(m->datafd, dir, 0700) < 0 && errno != EEXIST) ||
+	    (statefd = openat(m->datafd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0 ||
+	    chown_tree(statefd, v->uid) < 0) {
+		log_err("vtpm %s: cannot prepare %s/%s: %s", name, m->cfg.data_dir, dir, strerror(errno));
+		if (statefd >= 0)
+			close(statefd);
+		return -1;
+	}
+	return statefd;
+}
+
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
-	const char *argv[ARGV_MAX];
-	char buf[2048], dir[4096], dirarg[64], err[256], name[37];
-	int argc = 0, sv[2], lfds[DEVLINE_LISTEN_MAX], statefd = -1;
+	char err[256], name[37];
+	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd;
+	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
+	struct launch l;
 	struct devline d;
 	struct inst *i;
 	pid_t pid;
@@ -188,48 +274,25 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		return -1;
 	}
 	store_uuid_format(v->uuid, name);
-	vtpms_state_dir(m, v->uuid, dir, sizeof(dir));
-	if (devline_parse(v->config, &d, err, sizeof(err)) < 0) {
+	if (devline_parse(v->config, &d, err, sizeof(err)) < 0 || path_in_use(m, &d, err, sizeof(err))) {
 		log_err("vtpm %s: %s", name, err);
 		errno = EINVAL;
 		return -1;
 	}
-	argv[argc++] = d.binary[0] ? d.binary : m->cfg.vtpm_binary;
-	argv[argc++] = "serve";
-	argv[argc++] = v->tpm2 ? "--tpm2" : "--tpm1.2";
-	/* the state directory is handed in too: the vtpm needs no path to it */
-	snprintf(dirarg, sizeof(dirarg), "dirfd=%d", VTPMS_CHANNEL_FD + 1 + d.n);
-	argv[argc++] = "--tpmstate";
-	argv[argc++] = dirarg;
-	argv[argc++] = "--manager";
-	argv[argc++] = "fd=3";
-	argv[argc++] = "--name";
-	argv[argc++] = name;
-	if (devline_args(&d, VTPMS_CHANNEL_FD + 1, argv, &argc, ARGV_MAX, buf, sizeof(buf)) < 0) {
-		log_err("vtpm %s: too many options", name);
-		errno = EINVAL;
+	if (build_argv(m, v, &d, name, &l) < 0)
 		return -1;
-	}
-	if (d.flags[0]) {
-		static char flags[48];
-		snprintf(flags, sizeof(flags), "not-need-init,%s", d.flags);
-		argv[argc++] = "--flags";
-		argv[argc++] = flags;
-	}
-	argv[argc] = NULL;
-	/* the state directory and its files belong to the vtpm's own uid */
-	if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || chown_tree(dir, v->uid) < 0) {
-		log_err("vtpm %s: cannot prepare %s: %s", name, dir, strerror(errno));
-		return -1;
-	}
-	statefd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	statefd = open_state_dir(m, v, name);
 	if (statefd < 0)
 		return -1;
 	/* the manager opens the listeners: the vtpm never needs to create a socket */
-	if (devline_listen(&d, lfds) < 0) {
+	if (devline_listen(&d, lfds, files, err, sizeof(err)) < 0) {
+		log_err("vtpm %s: %s", name, err);
 		close(statefd);
 		return -1;
 	}
+	if (devline_has_tcp(&d))
+		log_warn("vtpm %s: insecure-tcp: its TCP endpoints on 127.0.0.1 are open to every "
+			 "local user", name);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		goto fail_lfds;
 	i = calloc(1, sizeof(*i));
@@ -242,7 +305,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		goto fail_sv;
 	}
 	if (pid == 0)
-		exec_child(argv, sv[1], lfds, d.n, v, statefd, manager);
+		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager, m->cfg.state_max);
 	close(sv[1]);
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
@@ -253,17 +316,19 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
 	memcpy(i->name, name, sizeof(i->name));
-	snprintf(i->binary, sizeof(i->binary), "%s", argv[0]);
+	snprintf(i->binary, sizeof(i->binary), "%s", l.argv[0]);
+	i->dl = d;
+	memcpy(i->files, files, sizeof(i->files));
 	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
-	i->next = m->insts;
-	if (m->insts)
-		m->insts->prev = i;
-	m->insts = i;
+	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (!i->tb) {
 		log_err("vtpm %s: cannot set up its channel", name);
 		kill(pid, SIGKILL);
 		return -1;
 	}
+	/* found by the next manager should this one die and the vtpm not */
+	if (pidrec_add(m->datafd, name, pid, v->uid) < 0)
+		log_warn("vtpm %s: cannot record pid %d: %s", name, (int)pid, strerror(errno));
 	log_info("vtpm %s started (pid %d)", name, (int)pid);
 	return 0;
 fail_sv:
@@ -272,6 +337,7 @@ fail_sv:
 fail_lfds:
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
+	devline_unlink(&d, files);
 	close(statefd);
 	return -1;
 }
@@ -305,6 +371,7 @@ static void report_exit(struct inst *i, int status)
 
 void vtpms_reap(struct mgr *m)
 {
+	struct inst *i;
 	int status;
 	pid_t pid;
 
@@ -314,9 +381,10 @@ void vtpms_reap(struct mgr *m)
 			m->dev_pid = 0;
 			continue;
 		}
-		for (struct inst *i = m->insts; i; i = i->next) {
+		LIST_FOREACH(i, &m->insts, link) {
 			if (i->pid == pid) {
 				report_exit(i, status);
+				pidrec_drop(m->datafd, i->name);
 				if (i->exit_cb)
 					i->exit_cb(i->exit_arg, status);
 				if (i->ready_cb)
@@ -354,8 +422,9 @@ bool vtpms_tick(struct mgr *m)
 {
 	int64_t now = ev_now_ms();
 	bool stopping = false;
+	struct inst *i;
 
-	for (struct inst *i = m->insts; i; i = i->next) {
+	LIST_FOREACH(i, &m->insts, link) {
 		if (!i->stop_at)
 			continue;
 		stopping = true;
@@ -370,11 +439,13 @@ bool vtpms_tick(struct mgr *m)
 
 void vtpms_stop_all(struct mgr *m)
 {
-	for (struct inst *i = m->insts; i; i = i->next)
+	struct inst *i;
+
+	LIST_FOREACH(i, &m->insts, link)
 		(void)vtpms_stop(m, i->uuid, NULL, NULL);
 }
 
 bool vtpms_any(const struct mgr *m)
 {
-	return m->insts != NULL;
+	return !LIST_EMPTY(&m->insts);
 }

@@ -41,7 +41,15 @@ bool vtpms_running(struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], pid_t *pid
 /* Reaps exited children (SIGCHLD) and reports them. */
 void vtpms_reap(struct mgr *m);
 void vtpms_stop_all(struct mgr *m);
-/* The state directory of a vTPM under the data directory. */
-void vtpms_state_dir(const struct mgr *m, const uint8_t uuid[VTPM_UUID_SIZE], char *out, size_t n);
+/* The data directory's folder of vTPM state directories, and its mode. */
+#define VTPMS_STATE_PARENT	"vtpm"
+#define VTPMS_STATE_NAME_SIZE	(sizeof(VTPMS_STATE_PARENT "/") + 36)
+/* The state directory of a vTPM, relative to the data directory's descriptor. */
+void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE]);
+/*
+ * Removes the socket files at a stopped vTPM's paths (left by a manager
+ * that was killed), unless a running vTPM uses them.
+ */
+void vtpms_remove_sockets(struct mgr *m, const struct store_vtpm *v);
 
 #endif

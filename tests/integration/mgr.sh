@@ -77,7 +77,13 @@ m_done() {
   t_log "ok${1:+ ($1)}"
 }
 
-m_alive() { kill -0 "$1" 2>/dev/null; }
+# m_alive PID: PID runs. A zombie does not: a process whose parent died waits
+# for init to reap it, which may take a while here.
+m_alive() {
+  local st
+  st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+  [ -n "$st" ] && [ "${st%% *}" != Z ]
+}
 m_dead() { ! kill -0 "$1" 2>/dev/null; }
 
 # --- the stand-in hardware TPM --------------------------------------------

@@ -32,6 +32,13 @@
  *              HOSTILE_LDSO_NAME  UUID of the vTPM that tries the interpreter
  * Arguments: as vtpmmgr gives a vtpm; --tpmstate dirfd=N, --manager fd=N
  * and --name UUID are used, the rest ignored.
+ *
+ * Limits mode (tests/integration/test_sandbox_limits.sh): the vTPM named by
+ * HOSTILE_LIMITS_NAME instead reports its limits, tries to raise them
+ * (setrlimit, prlimit64 of its manager), writes a file until the size limit
+ * stops it, tries to become dumpable again, and last clears its death
+ * signal, which must kill it with SIGSYS; if that survives it waits for
+ * ever, a vtpm that would outlive its manager.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -41,6 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -326,7 +336,7 @@ static int opt_fd(int argc, char **argv, const char *opt, const char *key)
 		if (strcmp(argv[i], opt) || strncmp(argv[i + 1], key, kl) || argv[i + 1][kl] != '=')
 			continue;
 		v = strtol(argv[i + 1] + kl + 1, &end, 10);
-		return *end == '\0' && v >= 0 && v < 1024 ? (int)v : -1;
+		return (*end == '\0' || *end == ',') && v >= 0 && v < 1024 ? (int)v : -1;
 	}
 	return -1;
 }
@@ -339,12 +349,87 @@ static const char *opt_value(int argc, char **argv, const char *opt)
 	return NULL;
 }
 
+/* --- limits mode ---------------------------------------------------------- */
+
+#define FILL_FILE	"hostile.fill"
+#define FILL_CHUNK	65536
+#define FILL_MAX	(64u << 20)	/* stops here if nothing else does */
+
+static void limit_line(struct hostile *h, const char *what, int res)
+{
+	struct rlimit rl;
+
+	if (getrlimit(res, &rl) < 0)
+		say(h, "limit %s: unknown (%s)", what, errname(errno));
+	else if (rl.rlim_cur == RLIM_INFINITY)
+		say(h, "limit %s: unlimited", what);
+	else
+		say(h, "limit %s: %llu %llu", what, (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max);
+}
+
+/* Writes FILL_FILE in its state directory until refused; reports how far and why. */
+static void fill(struct hostile *h)
+{
+	static uint8_t chunk[FILL_CHUNK];
+	int fd = openat(h->state_fd, FILL_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	unsigned long long total = 0;
+	ssize_t n = 0;
+	int e = 0;
+
+	if (fd < 0) {
+		say(h, "fill: cannot create %s (%s)", FILL_FILE, errname(errno));
+		return;
+	}
+	signal(SIGXFSZ, SIG_IGN);	/* the manager ignores it for us too */
+	memset(chunk, 0x5a, sizeof(chunk));
+	while (total < FILL_MAX && (n = write(fd, chunk, sizeof(chunk))) > 0)
+		total += (unsigned long long)n;
+	e = n < 0 ? errno : 0;
+	close(fd);
+	(void)unlinkat(h->state_fd, FILL_FILE, 0);
+	if (total >= FILL_MAX)
+		say(h, "fill: ALLOWED (wrote %llu bytes, no limit met)", total);
+	else
+		say(h, "fill: stopped at %llu bytes (%s)", total, errname(e));
+}
+
+static void limits_probe(struct hostile *h)
+{
+	struct rlimit inf = { RLIM_INFINITY, RLIM_INFINITY }, nofile;
+	int rc, e;
+
+	limit_line(h, "fsize", RLIMIT_FSIZE);
+	limit_line(h, "core", RLIMIT_CORE);
+	rc = setrlimit(RLIMIT_FSIZE, &inf);
+	e = errno;
+	outcome(h, "l", "setrlimit(RLIMIT_FSIZE, unlimited)", rc, e);
+	/* a change of another process's limits: its manager's */
+	nofile = (struct rlimit){ 1, 1 };
+	rc = (int)prlimit(getppid(), RLIMIT_NOFILE, &nofile, NULL);
+	e = errno;
+	outcome(h, "l", "prlimit(manager, RLIMIT_NOFILE, 1)", rc, e);
+	fill(h);
+	say(h, "dumpable: %d", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
+	say(h, "summary: %u attempts, %u held, %u allowed, %u unexpected", h->attempts, h->held,
+	    h->allowed, h->unexpected);
+	say(h, "p prctl(PR_SET_PDEATHSIG, 0): calling, SIGSYS expected");
+	if (prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0) < 0) {
+		say(h, "p prctl(PR_SET_PDEATHSIG, 0): denied (%s)", errname(errno));
+		_exit(0);
+	}
+	say(h, "p prctl(PR_SET_PDEATHSIG, 0): ALLOWED (survived; outliving the manager)");
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	struct hostile h = { .report_fd = -1 };
 	const char *other_dir = getenv("HOSTILE_OTHER_DIR"), *other_sock = getenv("HOSTILE_OTHER_SOCK");
 	const char *data = getenv("HOSTILE_DATA_DIR"), *ldso = getenv("HOSTILE_LDSO_NAME");
 	const char *readable = getenv("HOSTILE_READABLE");
+	const char *limits = getenv("HOSTILE_LIMITS_NAME");
 
 	h.state_fd = opt_fd(argc, argv, "--tpmstate", "dirfd");
 	h.mgr_fd = opt_fd(argc, argv, "--manager", "fd");
@@ -353,6 +438,8 @@ int main(int argc, char **argv)
 		h.report_fd = openat(h.state_fd, REPORT_FILE, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	say(&h, "start: uid %d, state dirfd %d, manager fd %d, report %s", (int)getuid(), h.state_fd,
 	    h.mgr_fd, h.report_fd >= 0 ? "open" : errname(errno));
+	if (h.state_fd >= 0 && h.name && limits && !strcmp(limits, h.name))
+		limits_probe(&h);
 	if (h.state_fd < 0 || !h.name || !other_dir || !other_sock || !data || !readable) {
 		say(&h, "usage: needs --tpmstate dirfd=N, --name and HOSTILE_OTHER_DIR, "
 			"HOSTILE_OTHER_SOCK, HOSTILE_DATA_DIR, HOSTILE_READABLE");
@@ -360,6 +447,7 @@ int main(int argc, char **argv)
 	}
 	if (ldso && !strcmp(ldso, h.name))
 		shell_via_interp(&h);
+
 	other_state(&h, other_dir);
 	try_openat(&h, "a", AT_FDCWD, readable, O_RDONLY);
 	manager_files(&h, data);

@@ -710,14 +710,15 @@ static void test_blob_tamper(void **state)
 	assert_nothing_loaded();
 }
 
-static void raw_define_ordinary(uint32_t index)
+/* An 8-byte owner-writable index: ordinary data, or a counter as older managers made them. */
+static void raw_define(uint32_t index, TPMA_NV type)
 {
 	const TPM2B_AUTH auth = { 0 };
 	TPM2B_NV_PUBLIC pub = {
 		.nvPublic = {
 			.nvIndex = index,
 			.nameAlg = TPM2_ALG_SHA256,
-			.attributes = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA,
+			.attributes = TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD | TPMA_NV_NO_DA | type,
 			.dataSize = 8,
 		},
 	};
@@ -799,13 +800,80 @@ static void test_counter(void **state)
 	assert_true(v > v0 + 3);
 
 	/* an index that is not a counter is not taken over */
-	raw_define_ordinary(NV_ORDINARY);
+	raw_define(NV_ORDINARY, TPM2_NT_ORDINARY << TPMA_NV_TPM2_NT_SHIFT);
 	errno = 0;
 	assert_int_equal(hwtpm_counter_ensure(h, NV_ORDINARY, &v), -1);
 	assert_int_equal(errno, EEXIST);
 	errno = 0;
 	assert_int_equal(hwtpm_counter_increment(h, NV_ORDINARY, &v), -1);
 	assert_int_equal(errno, EEXIST);
+	assert_nothing_loaded();
+}
+
+/* NV_Increment with owner authorization, as any owner-level process could try. */
+static TSS2_RC raw_owner_increment(uint32_t index)
+{
+	struct raw r;
+	ESYS_TR tr;
+	TSS2_RC rc;
+
+	hw_close();
+	raw_open(&r);
+	assert_int_equal(Esys_TR_FromTPMPublic(r.esys, index, ESYS_TR_NONE, ESYS_TR_NONE,
+					       ESYS_TR_NONE, &tr), TSS2_RC_SUCCESS);
+	rc = Esys_NV_Increment(r.esys, ESYS_TR_RH_OWNER, tr, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+			       ESYS_TR_NONE);
+	raw_close(&r);
+	hw_open();
+	return rc;
+}
+
+/*
+ * The counter advances only with its own authValue: the owner's is refused.
+ * An owner-writable counter (an older manager's) is seen as such, and
+ * re-created protected, never lower.
+ */
+static void test_counter_owner_refused(void **state)
+{
+	const uint32_t index = NV_COUNTER2 + 0x10;
+	uint8_t auth[HWTPM_SECRET_SIZE], other[HWTPM_SECRET_SIZE];
+	uint64_t v, w;
+
+	(void)state;
+	memset(auth, 0x5a, sizeof(auth));
+	memset(other, 0xa5, sizeof(other));
+	hwtpm_counter_auth(h, auth);
+	assert_int_equal(hwtpm_counter_ensure(h, index, &v), 0);
+	assert_int_equal(hwtpm_counter_legacy(h, index), 0);
+	assert_int_not_equal(raw_owner_increment(index), TSS2_RC_SUCCESS);
+	hwtpm_counter_auth(h, auth);
+	assert_int_equal(hwtpm_counter_read(h, index, &w), 0);
+	assert_true(w == v);
+	assert_int_equal(hwtpm_counter_increment(h, index, &w), 0);
+	assert_true(w == v + 1);
+	/* another authValue (another root secret) cannot advance it either */
+	hwtpm_counter_auth(h, other);
+	assert_int_equal(hwtpm_counter_increment(h, index, NULL), -1);
+	hwtpm_counter_auth(h, auth);
+	assert_int_equal(hwtpm_counter_increment(h, index, &w), 0);
+	assert_true(w == v + 2);
+	raw_undefine(index);
+	hwtpm_counter_auth(h, auth);
+
+	/* an older manager's counter: owner-writable, detected, re-created protected */
+	raw_define(index, TPM2_NT_COUNTER << TPMA_NV_TPM2_NT_SHIFT);
+	assert_int_equal(raw_owner_increment(index), TSS2_RC_SUCCESS);
+	hwtpm_counter_auth(h, auth);
+	assert_int_equal(hwtpm_counter_legacy(h, index), 1);
+	assert_int_equal(hwtpm_counter_increment(h, index, &v), 0);	/* still usable */
+	assert_int_equal(hwtpm_counter_recreate(h, index, &w), 0);
+	assert_true(w > v);
+	assert_int_equal(hwtpm_counter_legacy(h, index), 0);
+	assert_int_not_equal(raw_owner_increment(index), TSS2_RC_SUCCESS);
+	hwtpm_counter_auth(h, auth);
+	assert_int_equal(hwtpm_counter_increment(h, index, &v), 0);
+	assert_true(v == w + 1);
+	raw_undefine(index);
 	assert_nothing_loaded();
 }
 
@@ -818,6 +886,10 @@ static void test_open_fails(void **state)
 	if (port_free(sw.port + 2))
 		assert_null(hwtpm_open(tcti));
 	assert_null(hwtpm_open("nosuchtcti:"));
+	/* no default of its own: the manager's config.h holds the one default */
+	errno = 0;
+	assert_null(hwtpm_open(NULL));
+	assert_int_equal(errno, EINVAL);
 	hwtpm_close(NULL);
 }
 
@@ -875,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_secret_not_on_the_wire),
 		cmocka_unit_test(test_blob_tamper),
 		cmocka_unit_test(test_counter),
+		cmocka_unit_test(test_counter_owner_refused),
 		cmocka_unit_test(test_open_fails),
 		cmocka_unit_test(test_timing),
 	};

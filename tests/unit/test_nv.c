@@ -169,6 +169,42 @@ static void test_round_trip(void **state)
 	nv_close(nv2);
 }
 
+/*
+ * The state budget: a write whose file would not fit beside the current
+ * ones is refused with EDQUOT before anything is written, the previous
+ * state stays loadable, and a write that fits still goes through.
+ */
+static void test_budget(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t small[1000], big[8000];
+	uint8_t *before, *after;
+	size_t n_before, n_after;
+
+	fill(small, sizeof(small), 1);
+	fill(big, sizeof(big), 2);
+	assert_int_equal(nv_store(f->nv, "permall", small, sizeof(small)), 0);
+	nv_set_budget(f->nv, 4096);
+	/* the old file (about 1 KiB) and a new 1 KiB one fit in 4 KiB */
+	assert_int_equal(nv_store(f->nv, "permall", small, sizeof(small)), 0);
+	before = th_read_file(f->path, &n_before);
+	assert_non_null(before);
+	errno = 0;
+	assert_int_equal(nv_store(f->nv, "permall", big, sizeof(big)), -1);
+	assert_int_equal(errno, EDQUOT);
+	expect_load(f->nv, "permall", small, sizeof(small));
+	after = th_read_file(f->path, &n_after);
+	assert_non_null(after);
+	assert_int_equal(n_after, n_before);
+	assert_memory_equal(after, before, n_before);
+	free(before);
+	free(after);
+	/* no budget: the same write goes through */
+	nv_set_budget(f->nv, 0);
+	assert_int_equal(nv_store(f->nv, "permall", big, sizeof(big)), 0);
+	expect_load(f->nv, "permall", big, sizeof(big));
+}
+
 static void test_round_trip_sizes(void **state)
 {
 	struct fixture *f = *state;
@@ -710,6 +746,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		T(test_round_trip),
 		T(test_round_trip_sizes),
+		T(test_budget),
 		T(test_file_format),
 		T(test_file_mode_and_names),
 		T(test_open_creates_dir),

@@ -282,6 +282,32 @@ static void test_tpmstate(void **state)
 	expect_error("vtpm serve --tpmstate dir=/s,encrypt=1 -p 1");
 }
 
+/* the state budget (vtpmmgr passes vtpm_state_max) and swtpm's --seccomp */
+static void test_budget_seccomp(void **state)
+{
+	struct opts o;
+
+	(void)state;
+	expect_ok(&o, "vtpm serve --tpmstate dirfd=6,max-size=4194304 -p 1");
+	assert_int_equal(o.state_fd, 6);
+	assert_true(o.state_max == 4194304u);
+	assert_int_equal(o.seccomp, OPTS_SECCOMP_KILL);	/* swtpm's default */
+	opts_free(&o);
+	expect_ok(&o, "vtpm serve --tpmstate dir=/s -p 1 --seccomp action=log");
+	assert_true(o.state_max == 0);
+	assert_int_equal(o.seccomp, OPTS_SECCOMP_LOG);
+	opts_free(&o);
+	expect_ok(&o, "vtpm serve --tpmstate dir=/s -p 1 --seccomp action=none");
+	assert_int_equal(o.seccomp, OPTS_SECCOMP_NONE);
+	opts_free(&o);
+	expect_error("vtpm serve --tpmstate dir=/s,max-size=-1 -p 1");
+	expect_error("vtpm serve --tpmstate dir=/s,max-size=1k -p 1");
+	expect_error("vtpm serve --tpmstate dir=/s,max-size= -p 1");
+	expect_error("vtpm serve --tpmstate dir=/s -p 1 --seccomp action=trap");
+	expect_error("vtpm serve --tpmstate dir=/s -p 1 --seccomp action");
+	expect_error("vtpm serve --tpmstate dir=/s -p 1 --seccomp profile=x");
+}
+
 static void test_missing_tpmstate(void **state)
 {
 	struct opts o;
@@ -368,6 +394,7 @@ int main(void)
 		T(test_ctrl_errors),
 		T(test_flags),
 		T(test_tpmstate),
+		T(test_budget_seccomp),
 		T(test_missing_tpmstate),
 		T(test_log_pid_mssim),
 		T(test_command_line_errors),

@@ -7,6 +7,7 @@
  * line at their caps + 1; the original restored opens again. Test code: a
  * stand-in counter in memory, files in its own temporary directory.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,30 +17,34 @@
 #include <cmocka.h>
 #include <sqlite3.h>
 
+#include "fake_counter.h"
 #include "helpers.h"
 #include "store.h"
 
 static uint64_t counter;
+static int ctr_refuse;	/* increments the counter refuses from now on */
+static int ctr_behind_calls;
 static char dir[TH_PATH_MAX], path[TH_PATH_MAX + 16];
 static const uint8_t root[32] = { 7, 7, 7 };
 
-static int ctr_read(void *arg, uint64_t *v)
-{
-	(void)arg;
-	*v = counter;
-	return 0;
-}
-
+/* the shared stand-in, refusing the next ctr_refuse steps as a busy chip would */
 static int ctr_inc(void *arg, uint64_t *v)
 {
-	(void)arg;
-	counter++;
-	if (v)
-		*v = counter;
-	return 0;
+	if (ctr_refuse > 0) {
+		ctr_refuse--;
+		errno = EIO;
+		return -1;
+	}
+	return fake_counter_increment(arg, v);
 }
 
-static const struct store_counter ctr = { ctr_read, ctr_inc, NULL };
+static void ctr_behind(void *arg)
+{
+	(void)arg;
+	ctr_behind_calls++;
+}
+
+static const struct store_counter ctr = { fake_counter_read, ctr_inc, &counter, ctr_behind };
 
 static int setup(void **state)
 {
@@ -49,9 +54,11 @@ static int setup(void **state)
 
 	(void)state;
 	counter = 0;
+	ctr_refuse = 0;
+	ctr_behind_calls = 0;
 	th_mkdtemp(dir);
 	snprintf(path, sizeof(path), "%s/store.db", dir);
-	st = store_open(path, root, &ctr);
+	st = store_open(path, root, &ctr, 0);
 	assert_non_null(st);
 	memset(v.uuid, 0x33, sizeof(v.uuid));
 	strcpy(v.group, "tenant-a");
@@ -106,12 +113,12 @@ static uint8_t *record_blob(int *n)
 
 static void expect_refused(void)
 {
-	assert_null(store_open(path, root, &ctr));
+	assert_null(store_open(path, root, &ctr, 0));
 }
 
 static void expect_opens(void)
 {
-	struct store *st = store_open(path, root, &ctr);
+	struct store *st = store_open(path, root, &ctr, 0);
 	const struct store_vtpm *v;
 
 	assert_non_null(st);
@@ -178,6 +185,40 @@ static void test_row_fields_at_caps(void **state)
 	expect_refused();
 }
 
+/*
+ * A counter step the TPM refuses: the change is kept (reported done, as a
+ * restart accepts it), the owner is told at once, no further change is
+ * committed while the counter is behind, and store_catch_up closes the gap.
+ */
+static void test_counter_step_refused(void **state)
+{
+	struct mgr_record rec = { .present = true, .seq = 10 };
+	uint8_t uuid[VTPM_UUID_SIZE];
+	struct store *st = store_open(path, root, &ctr, 0);
+	uint64_t v;
+
+	(void)state;
+	assert_non_null(st);
+	memset(uuid, 0x33, sizeof(uuid));
+	v = store_version(st);
+	assert_true(counter == v);
+	ctr_refuse = 2;
+	assert_int_equal(store_put_record(st, uuid, VTPM_BLOB_PERMANENT, &rec), 0);
+	assert_int_equal(ctr_behind_calls, 1);
+	assert_true(store_version(st) == v + 1 && counter == v);
+	/* still refused: the next change waits (never two ahead) */
+	rec.seq = 11;
+	assert_int_equal(store_put_record(st, uuid, VTPM_BLOB_PERMANENT, &rec), -1);
+	assert_true(store_version(st) == v + 1 && counter == v);
+	assert_int_equal(store_catch_up(st), 0);
+	assert_true(counter == v + 1);
+	assert_int_equal(store_catch_up(st), 0);	/* in step: no further increment */
+	assert_true(counter == v + 1);
+	assert_int_equal(store_put_record(st, uuid, VTPM_BLOB_PERMANENT, &rec), 0);
+	assert_true(store_version(st) == v + 2 && counter == v + 2);
+	store_close(st);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -185,6 +226,7 @@ int main(void)
 		T(test_round_trip),
 		T(test_record_blob_cut_and_extended),
 		T(test_row_fields_at_caps),
+		T(test_counter_step_refused),
 	};
 #undef T
 

@@ -2,8 +2,10 @@
 /*
  * test_tpm: TPM packet header parsing (untrusted size field: short input,
  * size below the header, at the cap, one above it) and the packets the
- * project builds itself, byte for byte.
+ * project builds itself, byte for byte; the whole-packet check every
+ * transport applies (length, cap, size field equal to the length).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -160,6 +162,55 @@ static void test_built_packets_parse(void **state)
 	assert_int_equal(h.code, 0x26);
 }
 
+/* -1 must come with EINVAL: callers pass errno on to theirs. */
+static int packet_check_errno(int r)
+{
+	if (r < 0)
+		assert_int_equal(errno, EINVAL);
+	return r;
+}
+
+/* A whole packet of n bytes whose header says size. */
+static int packet_check(size_t n, uint32_t size, size_t max)
+{
+	static uint8_t p[TPM_PACKET_MAX + 2];
+
+	memset(p, 0xee, sizeof(p));
+	be16_store(p, TPM20_ST_NO_SESSIONS);
+	be32_store(p + 2, size);
+	be32_store(p + 6, 0x17b);
+	errno = 0;
+	return packet_check_errno(tpm_packet_check(p, n, max));
+}
+
+static void test_packet_check_bounds(void **state)
+{
+	(void)state;
+	assert_int_equal(packet_check(TPM_HDR_SIZE - 1, TPM_HDR_SIZE - 1, TPM_PACKET_MAX), -1);
+	assert_int_equal(packet_check(TPM_HDR_SIZE, TPM_HDR_SIZE, TPM_PACKET_MAX), 0);
+	assert_int_equal(packet_check(TPM_HDR_SIZE + 1, TPM_HDR_SIZE + 1, TPM_PACKET_MAX), 0);
+	assert_int_equal(packet_check(TPM_PACKET_MAX, TPM_PACKET_MAX, TPM_PACKET_MAX), 0);
+	assert_int_equal(packet_check(TPM_PACKET_MAX + 1, TPM_PACKET_MAX + 1, TPM_PACKET_MAX), -1);
+	/* the caller's max, not only TPM_PACKET_MAX */
+	assert_int_equal(packet_check(100, 100, 100), 0);
+	assert_int_equal(packet_check(101, 101, 100), -1);
+	for (size_t n = 0; n < TPM_HDR_SIZE; n++)
+		assert_int_equal(packet_check(n, (uint32_t)n, TPM_PACKET_MAX), -1);
+}
+
+static void test_packet_check_size_mismatch(void **state)
+{
+	(void)state;
+	assert_int_equal(packet_check(20, 19, TPM_PACKET_MAX), -1);
+	assert_int_equal(packet_check(20, 21, TPM_PACKET_MAX), -1);
+	assert_int_equal(packet_check(20, 0, TPM_PACKET_MAX), -1);
+	assert_int_equal(packet_check(20, UINT32_MAX, TPM_PACKET_MAX), -1);
+	/* a header that fits the cap but is longer than the bytes present */
+	assert_int_equal(packet_check(TPM_HDR_SIZE, TPM_PACKET_MAX, TPM_PACKET_MAX), -1);
+	/* the whole packet, not only a header's worth of it */
+	assert_int_equal(packet_check(TPM_PACKET_MAX + 1, TPM_PACKET_MAX, TPM_PACKET_MAX), -1);
+}
+
 static void test_response_rc(void **state)
 {
 	uint8_t out[TPM_HDR_SIZE];
@@ -184,6 +235,8 @@ int main(void)
 		cmocka_unit_test(test_build_tpm2_startup_shutdown),
 		cmocka_unit_test(test_build_tpm12_startup),
 		cmocka_unit_test(test_built_packets_parse),
+		cmocka_unit_test(test_packet_check_bounds),
+		cmocka_unit_test(test_packet_check_size_mismatch),
 		cmocka_unit_test(test_response_rc),
 	};
 

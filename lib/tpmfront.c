@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * libtpmfront: the frontend half of tpmif for host programs. Runs in the
- * client's process; the backend (vtpm) is a peer and its answers are
+ * tpmfront: one backend connection, the frontend twin of lib/tpmback.c, and
+ * the code of libtpmfront (include/tpmfront.h is its API). Runs in a host
+ * client's process and in the vtpm, whose keeper reaches the manager's key
+ * service as a frontend. The backend is a peer and its answers are
  * checked like any input: handshake messages by the xsmsg parser, the
  * response length against the ring and the caller's buffer.
  */
@@ -158,10 +160,8 @@ int tpmfront_set_locality(struct tpmfront *tf, uint8_t locality)
 
 int tpmfront_send(struct tpmfront *tf, const uint8_t *cmd, size_t len)
 {
-	if (len < TPM_HDR_SIZE || len > TPM_PACKET_MAX || be32_load(cmd + 2) != len) {
-		errno = EINVAL;
-		return -1;
-	}
+	if (tpm_packet_check(cmd, len, TPM_PACKET_MAX) < 0)
+		return -1;	/* EINVAL */
 	if (tf->busy) {
 		errno = EBUSY;
 		return -1;
@@ -192,7 +192,7 @@ int tpmfront_recv(struct tpmfront *tf, uint8_t *rsp, size_t cap, size_t *len, in
 	n = tpmif_front_read(&tf->ring, rsp, cap);
 	if (n < 0)
 		return -1;
-	if (n < (long)TPM_HDR_SIZE || be32_load(rsp + 2) != (uint32_t)n) {
+	if (tpm_packet_check(rsp, (size_t)n, cap) < 0) {
 		errno = EPROTO;
 		return -1;
 	}
