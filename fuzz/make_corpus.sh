@@ -180,6 +180,20 @@ seed mgrmsg rsp_boot_hash "07 01c4 0000002b 00000000 01 $d32"
 seed mgrmsg rsp_boot_hash_short "07 01c4 0000002a 00000000 01 $(printf 'ab%.0s' $(seq 31))"
 seed mgrmsg rsp_unknown_ordinal "01 01c4 0000000a 00000000"
 seed mgrmsg rsp_request_tag "03 01c1 0000000a 00000000"
+# BLOBKEY (ordinal 5): request op 1 export (no uuid, no seq) or 2 import;
+# response 0b = bit 0 and ordinal 5; byte 0 = 02: a sealed state blob
+nonce=$(printf '3c%.0s' $(seq 16))
+z16=$(printf '00%.0s' $(seq 16))
+seed mgrmsg blobkey_export "00 01c1 00000035 00000005 01 01 01 $z16 0000000000000000 $nonce"
+seed mgrmsg blobkey_import "00 01c1 00000035 00000005 01 02 02 $uuid 0000000000000007 $nonce"
+seed mgrmsg blobkey_export_uuid "00 01c1 00000035 00000005 01 01 01 $uuid 0000000000000000 $nonce"
+seed mgrmsg blobkey_op_3 "00 01c1 00000035 00000005 01 03 01 $uuid 0000000000000007 $nonce"
+seed mgrmsg rsp_blobkey "0b 01c4 00000043 00000000 01 $uuid 0000000000000007 $k32"
+seed mgrmsg rsp_blobkey_forbidden "0b 01c4 0000000a 00000003"
+seed mgrmsg blob_sealed "02 $(text VTPMBLOB) 0001 0001 $uuid 0000000000000007 $nonce 00000024 $(printf '77%.0s' $(seq 36))"
+seed mgrmsg blob_empty "02 $(text VTPMBLOB) 0001 0003 $uuid 0000000000000007 $nonce 0000001c $(printf '77%.0s' $(seq 28))"
+seed mgrmsg blob_length_short "02 $(text VTPMBLOB) 0001 0002 $uuid 0000000000000007 $nonce 0000001b $(printf '77%.0s' $(seq 27))"
+seed mgrmsg blob_type_4 "02 $(text VTPMBLOB) 0001 0004 $uuid 0000000000000007 $nonce 0000001c $(printf '77%.0s' $(seq 28))"
 
 # --- hwtpm: sealed blobs as hwtpm_seal writes them. The policy digest is
 # PolicyPCR's, computed here with openssl: SHA-256(32 zero bytes, TPM_CC

@@ -21,6 +21,16 @@
  *               rsp: u8 version | hash[32]  (SHA-256 of the vtpm executable launched)
  *     A vtpm asks once its TPM runs and its endpoints listen; the manager
  *     takes the first ask as the vtpm being ready (vtpmctl start waits on it).
+ * BLOBKEY       req: u8 version | u8 op | u8 type | uuid[16] | u64 seq | nonce[16]
+ *               rsp: u8 version | uuid[16] | u64 seq | key[32]
+ *     The key of a state blob that leaves (op 1, export: uuid and seq zero
+ *     in the request; the manager answers this vTPM's UUID and the sequence
+ *     of its recorded permanent state, which the blob's header carries) or
+ *     enters (op 2, import: the header's uuid and seq; the answer repeats
+ *     them). The key is derived from the manager's root secret and the
+ *     whole header (lib/mgrmsg.h). An import is refused (VTPM_FORBIDDEN)
+ *     unless the blob's vTPM is this one (a seam for trusted sources) and
+ *     its sequence is not below that vTPM's recorded permanent state.
  */
 #ifndef VTPM_VTPMMGR_PROTO_H
 #define VTPM_VTPMMGR_PROTO_H
@@ -32,6 +42,7 @@
 #define VTPM_ORD_LOADHASHKEY		2
 #define VTPM_ORD_GET_BOOT_HASH		3
 #define VTPM_ORD_GET_QUOTE		4	/* reserved: answered VTPM_UNSUPPORTED */
+#define VTPM_ORD_BLOBKEY		5
 
 #define VTPM_SUCCESS			0
 #define VTPM_FAIL			1
@@ -50,5 +61,6 @@
 #define VTPM_UUID_SIZE			16
 #define VTPM_DIGEST_SIZE		32
 #define VTPM_KEY_SIZE			32
+#define VTPM_BLOB_NONCE_SIZE		16
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "crypto.h"
 #include "tpm.h"
 
 static void put_hdr(struct buf *b, uint16_t tag, uint32_t code)
@@ -83,9 +84,97 @@ long mgrmsg_boot_hash_request(uint8_t *out)
 	return finish(&b);
 }
 
+static void put_blob_fields(struct buf *b, const struct mgr_blobkey *k)
+{
+	buf_put_bytes(b, k->uuid, VTPM_UUID_SIZE);
+	buf_put_u64(b, k->seq);
+	buf_put_bytes(b, k->nonce, VTPM_BLOB_NONCE_SIZE);
+}
+
+static void get_blob_fields(struct buf *b, struct mgr_blobkey *k)
+{
+	buf_get_bytes(b, k->uuid, VTPM_UUID_SIZE);
+	k->seq = buf_get_u64(b);
+	buf_get_bytes(b, k->nonce, VTPM_BLOB_NONCE_SIZE);
+}
+
+long mgrmsg_blobkey_request(uint8_t *out, const struct mgr_blobkey *k)
+{
+	struct mgr_blobkey q = *k;
+	struct buf b;
+
+	if (q.op == MGR_BLOB_EXPORT) {
+		memset(q.uuid, 0, sizeof(q.uuid));
+		q.seq = 0;
+	}
+	buf_init_write(&b, out, MGRMSG_MAX);
+	put_hdr(&b, VTPM_TAG_REQ, VTPM_ORD_BLOBKEY);
+	buf_put_u8(&b, VTPM_PROTO_VERSION);
+	buf_put_u8(&b, q.op);
+	buf_put_u8(&b, q.type);
+	put_blob_fields(&b, &q);
+	explicit_bzero(&q, sizeof(q));
+	return finish(&b);
+}
+
+#define BLOB_MAGIC	"VTPMBLOB"
+#define BLOB_FORMAT	1
+
+void mgrmsg_blob_header(uint8_t *out, const struct mgr_blobkey *k, uint32_t plain_len)
+{
+	struct buf b;
+
+	buf_init_write(&b, out, MGRMSG_BLOB_HDR + 4);
+	buf_put_bytes(&b, BLOB_MAGIC, 8);
+	buf_put_u16(&b, BLOB_FORMAT);
+	buf_put_u16(&b, k->type);
+	put_blob_fields(&b, k);
+	buf_put_u32(&b, plain_len + CRYPTO_GCM_OVERHEAD);
+}
+
+int mgrmsg_blob_parse(const uint8_t *p, size_t n, struct mgr_blobkey *k, uint32_t *plain_len)
+{
+	uint8_t magic[8];
+	uint16_t format, type;
+	uint32_t clen;
+	struct buf b;
+
+	memset(k, 0, sizeof(*k));
+	buf_init_read(&b, p, n);
+	buf_get_bytes(&b, magic, sizeof(magic));
+	format = buf_get_u16(&b);
+	type = buf_get_u16(&b);
+	get_blob_fields(&b, k);
+	clen = buf_get_u32(&b);
+	/* the rest is exactly the ciphertext: n bounds clen before it is used */
+	if (!buf_ok(&b) || memcmp(magic, BLOB_MAGIC, 8) != 0 || format != BLOB_FORMAT ||
+	    type < VTPM_BLOB_PERMANENT || type > VTPM_BLOB_SAVESTATE || clen < CRYPTO_GCM_OVERHEAD ||
+	    clen != n - b.off) {
+		memset(k, 0, sizeof(*k));
+		errno = EBADMSG;
+		return -1;
+	}
+	k->type = (uint8_t)type;
+	*plain_len = clen - CRYPTO_GCM_OVERHEAD;
+	return 0;
+}
+
 static bool valid_type(uint8_t t)
 {
 	return t >= VTPM_BLOB_PERMANENT && t <= VTPM_BLOB_SAVESTATE;
+}
+
+/* BLOBKEY's body after the version; an export carries no uuid or seq. */
+static int parse_blobkey(struct buf *b, struct mgr_blobkey *k)
+{
+	static const uint8_t zero[VTPM_UUID_SIZE];
+
+	k->op = buf_get_u8(b);
+	k->type = buf_get_u8(b);
+	get_blob_fields(b, k);
+	if (k->op == MGR_BLOB_EXPORT)
+		return k->seq == 0 && memcmp(k->uuid, zero, VTPM_UUID_SIZE) == 0 ? 0 : -1;
+	return k->op == MGR_BLOB_IMPORT ? 0 : -1;
 }
 
 int mgrmsg_parse_request(const uint8_t *p, size_t n, struct mgr_request *r, uint32_t *result)
@@ -116,6 +205,11 @@ int mgrmsg_parse_request(const uint8_t *p, size_t n, struct mgr_request *r, uint
 		if (buf_get_u8(&b) != VTPM_PROTO_VERSION)
 			goto bad;
 		break;
+	case VTPM_ORD_BLOBKEY:
+		if (buf_get_u8(&b) != VTPM_PROTO_VERSION || parse_blobkey(&b, &r->blob) < 0)
+			goto bad;
+		r->type = r->blob.type;
+		break;
 	default:
 		*result = VTPM_UNSUPPORTED;
 		goto bad;
@@ -126,6 +220,7 @@ int mgrmsg_parse_request(const uint8_t *p, size_t n, struct mgr_request *r, uint
 	return 0;
 bad:
 	explicit_bzero(&r->rec, sizeof(r->rec));
+	explicit_bzero(&r->blob, sizeof(r->blob));
 	errno = EBADMSG;
 	return -1;
 }
@@ -147,6 +242,12 @@ long mgrmsg_response(uint8_t *out, uint32_t ordinal, const struct mgr_response *
 		case VTPM_ORD_GET_BOOT_HASH:
 			buf_put_u8(&b, VTPM_PROTO_VERSION);
 			buf_put_bytes(&b, r->hash, VTPM_DIGEST_SIZE);
+			break;
+		case VTPM_ORD_BLOBKEY:
+			buf_put_u8(&b, VTPM_PROTO_VERSION);
+			buf_put_bytes(&b, r->blob.uuid, VTPM_UUID_SIZE);
+			buf_put_u64(&b, r->blob.seq);
+			buf_put_bytes(&b, r->blob.key, VTPM_KEY_SIZE);
 			break;
 		default:
 			break;
@@ -182,6 +283,13 @@ int mgrmsg_parse_response(uint32_t ordinal, const uint8_t *p, size_t n, struct m
 			if (buf_get_u8(&b) != VTPM_PROTO_VERSION)
 				goto bad;
 			buf_get_bytes(&b, r->hash, VTPM_DIGEST_SIZE);
+			break;
+		case VTPM_ORD_BLOBKEY:
+			if (buf_get_u8(&b) != VTPM_PROTO_VERSION)
+				goto bad;
+			buf_get_bytes(&b, r->blob.uuid, VTPM_UUID_SIZE);
+			r->blob.seq = buf_get_u64(&b);
+			buf_get_bytes(&b, r->blob.key, VTPM_KEY_SIZE);
 			break;
 		default:
 			break;

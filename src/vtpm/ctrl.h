@@ -78,12 +78,31 @@ enum ctrl_cmd {
  */
 enum frame_result ctrl_frame(const uint8_t *p, size_t n, size_t *len);
 
+/* Warnings a client can cause, each logged once per connection. */
+#define CTRL_WARN_UNKNOWN	0x1u
+#define CTRL_WARN_DATAFD	0x2u
+
 struct ctrl_env {
 	/* Takes fd as the data connection; returns -1 if one is already set. */
 	int (*set_datafd)(void *arg, int fd);
 	void *arg;
 	bool shutdown;		/* out: SHUTDOWN answered, exit after the reply */
+	unsigned warned;	/* in/out, kept per connection: CTRL_WARN_* logged */
 };
+
+/*
+ * Under the manager: the key of a state blob that leaves (k->op
+ * MGR_BLOB_EXPORT: fills uuid, seq and key for k->type and k->nonce) or
+ * enters (MGR_BLOB_IMPORT: fills key for the header in k, or -1 when the
+ * manager refuses the blob). See lib/mgrmsg.h for the blob format.
+ */
+struct ctrl_blobkeys {
+	int (*blob_key)(void *arg, struct mgr_blobkey *k);
+	void *arg;
+};
+
+/* Seals state blobs from now on (the vtpm under the manager); NULL: plain. */
+void ctrl_set_blobkeys(const struct ctrl_blobkeys *k);
 
 /*
  * Runs one complete request and appends the reply to out. *fd holds an fd

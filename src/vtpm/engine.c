@@ -28,6 +28,7 @@ static struct {
 	uint8_t locality;
 	bool reject_locality_4;	/* --locality reject-locality-4 */
 	bool allow_set_locality;	/* --locality allow-set-locality */
+	uint64_t perm_writes;	/* permanent-state writes so far (engine_state_writes) */
 	int guest_su;		/* type of the last successful TPM2_Shutdown since Startup, or -1 */
 	uint8_t *rsp;		/* libtpms-managed response buffer, reused */
 	uint32_t rsp_cap;
@@ -79,6 +80,8 @@ static TPM_RESULT cb_storedata(const unsigned char *data, uint32_t length, uint3
 		log_err("storing %s failed; the TPM enters failure mode", name);
 		return TPM_FAIL;
 	}
+	if (strcmp(name, TPM_PERMANENT_ALL_NAME) == 0)
+		eng.perm_writes++;
 	return TPM_SUCCESS;
 }
 
@@ -230,8 +233,20 @@ void engine_stop(void)
 		uint32_t rc = run_internal(cmd, (uint32_t)tpm2_build_su(cmd, TPM20_CC_SHUTDOWN, su));
 		log_debug("automatic TPM2_Shutdown(%u): 0x%x", su, rc);
 	}
+	engine_power_off();
+}
+
+void engine_power_off(void)
+{
+	if (!eng.running)
+		return;
 	TPMLIB_Terminate();
 	eng.running = false;
+}
+
+uint64_t engine_state_writes(void)
+{
+	return eng.perm_writes;
 }
 
 void engine_process(const uint8_t *cmd, uint32_t len, const uint8_t **rsp, uint32_t *rsp_len)

@@ -35,6 +35,10 @@ bool engine_running(void);
 uint32_t engine_start(bool delete_volatile, enum engine_startup su);
 /* Auto-shutdown (TPM2) then power off; no-op when stopped. */
 void engine_stop(void);
+/* Power off as is, without the automatic Shutdown (its state write). */
+void engine_power_off(void);
+/* How many times the permanent state was written by libtpms so far. */
+uint64_t engine_state_writes(void);
 /*
  * Runs one complete command. *rsp points to an engine buffer valid until the
  * next call. When the TPM is off, answers with a fatal error response, as

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * keeper: SAVEHASHKEY / LOADHASHKEY over libtpmfront. Runs in the vtpm
+ * keeper: SAVEHASHKEY / LOADHASHKEY / BLOBKEY over libtpmfront. Runs in the vtpm
  * process on its main thread, synchronously: a state write is not
  * acknowledged to libtpms (and so not to the guest) before the manager has
  * recorded it. The manager's answers are untrusted bytes (lib/mgrmsg).
@@ -19,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ctrl.h"
 #include "ev.h"
 #include "log.h"
 #include "mgrmsg.h"
@@ -27,6 +28,7 @@
 
 struct keeper {
 	struct tpmfront *tf;
+	struct ctrl_blobkeys blobkeys;
 };
 
 /* Waits for the manager's answer without a bound, saying so once it is slow. */
@@ -110,6 +112,34 @@ int keeper_boot_hash(struct keeper *k, uint8_t hash[VTPM_DIGEST_SIZE])
 		return -1;
 	memcpy(hash, r.hash, VTPM_DIGEST_SIZE);
 	return 0;
+}
+
+/* BLOBKEY: the manager's key for a state blob leaving or entering (ctrl). */
+static int keeper_blob_key(void *arg, struct mgr_blobkey *k)
+{
+	struct mgr_response r;
+	uint8_t req[MGRMSG_MAX];
+	int rc = transact(arg, VTPM_ORD_BLOBKEY, req, mgrmsg_blobkey_request(req, k), &r);
+
+	if (rc == 0 && k->op == MGR_BLOB_IMPORT &&
+	    (r.blob.seq != k->seq || memcmp(r.blob.uuid, k->uuid, VTPM_UUID_SIZE) != 0)) {
+		log_err("the manager answered a blob key for another header");
+		errno = EBADMSG;
+		rc = -1;
+	}
+	if (rc == 0) {
+		memcpy(k->uuid, r.blob.uuid, VTPM_UUID_SIZE);
+		k->seq = r.blob.seq;
+		memcpy(k->key, r.blob.key, VTPM_KEY_SIZE);
+	}
+	explicit_bzero(&r, sizeof(r));
+	return rc;
+}
+
+const struct ctrl_blobkeys *keeper_blobkeys(struct keeper *k)
+{
+	k->blobkeys = (struct ctrl_blobkeys){ .blob_key = keeper_blob_key, .arg = k };
+	return &k->blobkeys;
 }
 
 struct keeper *keeper_open(int fd, struct nv_keeper *ops)

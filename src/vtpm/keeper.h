@@ -11,6 +11,7 @@
 #ifndef VTPM_KEEPER_H
 #define VTPM_KEEPER_H
 
+#include "ctrl.h"
 #include "nv.h"
 
 /* After this long without an answer the wait is logged (and goes on). */
@@ -24,6 +25,8 @@ void keeper_close(struct keeper *k);
  * once its TPM runs, which the manager takes as "ready".
  */
 int keeper_boot_hash(struct keeper *k, uint8_t hash[VTPM_DIGEST_SIZE]);
+/* The ctrl hooks that seal state blobs with the manager's keys (BLOBKEY). */
+const struct ctrl_blobkeys *keeper_blobkeys(struct keeper *k);
 /* The socket that reads EOF when the manager goes away. */
 int keeper_socket(const struct keeper *k);
 

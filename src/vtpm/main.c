@@ -232,6 +232,7 @@ int main(int argc, char **argv)
 		if (!keeper)
 			goto out;
 		nv_set_keeper(nv, &keeper_ops);
+		ctrl_set_blobkeys(keeper_blobkeys(keeper));
 	}
 	if (engine_init(o.tpm2, nv) < 0) {
 		log_err("libtpms refused the TPM version");

@@ -52,6 +52,7 @@ struct conn {
 	bool in_request;	/* a partial request is pending (deadline armed) */
 	bool not_tcp;		/* TCP_QUICKACK failed once: don't retry it */
 	struct acceptor *acc;	/* the listener it came from, or NULL (handed in) */
+	unsigned ctrl_warned;	/* CTRL_WARN_* this connection already logged */
 };
 
 struct listener {
@@ -199,7 +200,7 @@ static long data_step(struct conn *c)
 static long ctrl_step(struct conn *c)
 {
 	struct server *s = c->srv;
-	struct ctrl_env env = { .set_datafd = set_datafd, .arg = s };
+	struct ctrl_env env = { .set_datafd = set_datafd, .arg = s, .warned = c->ctrl_warned };
 	size_t len = 0;
 	enum frame_result r = ctrl_frame(c->in.p, c->in.len, &len);
 
@@ -216,6 +217,7 @@ static long ctrl_step(struct conn *c)
 	}
 	if (ctrl_handle(&env, c->in.p, len, &c->passed_fd, &c->out) < 0)
 		return -1;
+	c->ctrl_warned = env.warned;
 	if (c->passed_fd >= 0) {
 		/* an fd the command did not ask for: never keep it */
 		close(c->passed_fd);

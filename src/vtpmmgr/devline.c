@@ -124,6 +124,12 @@ static const char *parse_option(struct devline *d, const char *key, const char *
 		if (d->mode < 0)
 			return "expected octal permission bits, at most 0777";
 		*mode_set = true;
+	} else if (!strcmp(key, "migrate-from")) {
+		if (d->has_migrate_from)
+			return "given twice";
+		if (store_uuid_parse(val, d->migrate_from) < 0)
+			return "expected a vTPM's UUID";
+		d->has_migrate_from = true;
 	} else if (!strcmp(key, "uid") || !strcmp(key, "gid")) {
 		if (!safe_id(val))
 			return "expected a number up to 4294967294 or a name (letters, digits, ._-; at most 32)";
@@ -132,7 +138,7 @@ static const char *parse_option(struct devline *d, const char *key, const char *
 	} else {
 		return "unknown setting (server|ctrl=unix:/path, server=tcp:PORT, tpmif=/path, mssim=PORT, "
 		       "flags=startup-clear|startup-state|startup-none, binary=/path, mode=0600, "
-		       "uid=USER, gid=GROUP, insecure-tcp)";
+		       "migrate-from=UUID, uid=USER, gid=GROUP, insecure-tcp)";
 	}
 	return NULL;
 }
@@ -253,6 +259,12 @@ int devline_format(const struct devline *d, char *out, size_t n)
 		put(out, n, &used, "%sflags=%s", used ? "," : "", d->flags);
 	if (d->binary[0])
 		put(out, n, &used, "%sbinary=%s", used ? "," : "", d->binary);
+	if (d->has_migrate_from) {
+		char u[37];
+
+		store_uuid_format(d->migrate_from, u);
+		put(out, n, &used, "%smigrate-from=%s", used ? "," : "", u);
+	}
 	put(out, n, &used, "%smode=0%o", used ? "," : "", (unsigned)d->mode);
 	if (d->uid[0])
 		put(out, n, &used, ",uid=%s", d->uid);

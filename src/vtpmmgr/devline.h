@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * devline: the grammar of a vTPM's device line (server=, ctrl=, tpmif=,
- * mssim=, flags=, binary=, mode=, uid=, gid=, insecure-tcp), which the
+ * mssim=, flags=, binary=, migrate-from=, mode=, uid=, gid=, insecure-tcp), which the
  * operator gives to `vtpmctl create` and the store keeps, and the listeners
  * the manager opens from it. Runs in vtpmmgr; the line comes from root's
  * vtpmctl or from the store, and is checked as untrusted text all the same.
@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define DEVLINE_LISTEN_MAX	5	/* server, ctrl, tpmif, mssim command + platform */
@@ -39,6 +40,9 @@ struct devline {
 	char uid[DEVLINE_NAME_MAX + 1];
 	char gid[DEVLINE_NAME_MAX + 1];
 	bool insecure_tcp;		/* the operator accepts TCP endpoints open to all local users */
+	/* migrate-from=UUID: state blobs of that vTPM (of this manager) may come in */
+	bool has_migrate_from;
+	uint8_t migrate_from[16];
 };
 
 /* What devline_listen made on the filesystem: the socket files it may remove later. */

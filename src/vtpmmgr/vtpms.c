@@ -61,6 +61,7 @@ struct inst {
 	struct log_budget out_budget;
 	char out[VTPMS_OUT_LINE_MAX];
 	uint8_t rsp[MGRMSG_MAX];
+	struct keysvc_peer peer;
 };
 
 void vtpms_state_name(const uint8_t uuid[VTPM_UUID_SIZE], char out[VTPMS_STATE_NAME_SIZE])
@@ -190,10 +191,12 @@ static void handle(void *arg, const uint8_t *req, size_t len, uint8_t locality, 
 		   const uint8_t **rsp, uint32_t *rsp_len)
 {
 	struct inst *i = arg;
-	bool booted = false;
+	bool booted;
 
 	(void)locality;	/* the manager's answers do not depend on it */
-	*rsp_len = (uint32_t)keysvc_answer(i->m, i->uuid, i->name, req, len, bad, i->rsp, &booted);
+	i->peer.booted = false;
+	*rsp_len = (uint32_t)keysvc_answer(i->m, i->uuid, i->name, req, len, bad, i->rsp, &i->peer);
+	booted = i->peer.booted;
 	*rsp = i->rsp;
 	if (booted)
 		i->served = true;

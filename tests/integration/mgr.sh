@@ -224,12 +224,13 @@ m_sock() { echo "$T_DIR/$1.sock"; }
 m_tcti() { echo "swtpm:path=$(m_sock "$1")"; }
 
 # m_create [CREATE ARGS...]: a TPM 2.0 vTPM served on a Unix socket named
-# after its UUID; sets M_UUID and points TS_TCTI at it.
+# after its UUID; sets M_UUID and points TS_TCTI at it. M_DEV_EXTRA, if
+# set, is appended to its device line.
 m_create() {
   local u
   u=$(cat /proc/sys/kernel/random/uuid)
   M_UUID=$(m_ctl create --uuid "$u" "$@" \
-    --dev "server=unix:$(m_sock "$u"),ctrl=unix:$(m_sock "$u").ctrl,flags=startup-clear") ||
+    --dev "server=unix:$(m_sock "$u"),ctrl=unix:$(m_sock "$u").ctrl,flags=startup-clear${M_DEV_EXTRA:+,$M_DEV_EXTRA}") ||
     m_fail "vtpmctl create failed"
   [ "$M_UUID" = "$u" ] || m_fail "vtpmctl create printed '$M_UUID', want $u"
   M_UUIDS+=("$u")

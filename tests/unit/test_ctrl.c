@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "dbuf.h"
 #include "engine.h"
 #include "helpers.h"
+#include "log.h"
 #include "tpm.h"
 
 #define REQ_MAX		(CTRL_SETSTATE_HDR + 4096)
@@ -792,6 +794,60 @@ static void test_unknown_code(void **state)
 	assert_true(engine_running());
 }
 
+/* Lines in the log file fd holds from offset 0. */
+static size_t log_lines(int fd)
+{
+	char buf[4096];
+	size_t lines = 0;
+	ssize_t r;
+
+	assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+	while ((r = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < r; i++)
+			lines += buf[i] == '\n';
+	return lines;
+}
+
+/* Runs a 1 MiB stream of the 4-byte request code on one connection (env). */
+static void stream_code(struct ctrl_env *e, uint32_t code)
+{
+	static uint8_t stream[1 << 20];
+	size_t off = 0, len;
+	int fd = -1;
+
+	for (size_t i = 0; i < sizeof(stream); i += 4)
+		be32_store(stream + i, code);
+	while (off < sizeof(stream)) {
+		assert_int_equal(ctrl_frame(stream + off, sizeof(stream) - off, &len), FRAME_COMPLETE);
+		dbuf_consume(&out, out.len);
+		assert_int_equal(ctrl_handle(e, stream + off, len, &fd, &out), 0);
+		off += len;
+	}
+}
+
+/*
+ * A client's unknown codes (or descriptor-less SET_DATAFDs) are logged
+ * once per connection: 1 MiB of them made 18 MiB of log.
+ */
+static void test_unknown_code_logged_once(void **state)
+{
+	int logfd = memfd_create("ctrl-log", MFD_CLOEXEC);
+	struct ctrl_env second = { 0 };
+
+	(void)state;
+	assert_true(logfd >= 0);
+	log_init("test", NULL, logfd, LOG_DEBUG);
+	stream_code(&env, 0x14);
+	assert_int_equal(log_lines(logfd), 1);
+	stream_code(&env, UINT32_MAX);
+	stream_code(&env, CTRL_SET_DATAFD);
+	assert_int_equal(log_lines(logfd), 2);
+	stream_code(&second, 0x15);	/* another connection: its first is logged */
+	assert_int_equal(log_lines(logfd), 3);
+	log_init("vtpm", NULL, -1, LOG_INFO);	/* as before: stderr */
+	close(logfd);
+}
+
 static void test_handle_short_request(void **state)
 {
 	uint8_t req[3] = { 0 };
@@ -992,6 +1048,7 @@ int main(void)
 		T(test_get_info),
 		T(test_lock_storage),
 		T(test_unknown_code),
+		T(test_unknown_code_logged_once),
 		T(test_handle_short_request),
 		T(test_handle_reply_overflow),
 		cmocka_unit_test(test_frame_fixed_sizes),

@@ -192,6 +192,28 @@ static void test_round_trip(void **state)
 		   "mode=0660,uid=qemu,gid=4242,insecure-tcp");
 	round_trip("server=tcp:2321,ctrl=unix:/c,insecure-tcp,mode=0");
 	round_trip("uid=007,gid=kvm");
+	round_trip("ctrl=unix:/c,migrate-from=0b4c9a1e-2f3d-4c5b-8a6e-7f8091a2b3c4");
+}
+
+/* migrate-from= names a vTPM by UUID, once. */
+static void test_migrate_from(void **state)
+{
+	static const uint8_t want[16] = { 0x0b, 0x4c, 0x9a, 0x1e, 0x2f, 0x3d, 0x4c, 0x5b,
+					  0x8a, 0x6e, 0x7f, 0x80, 0x91, 0xa2, 0xb3, 0xc4 };
+	struct devline d;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(devline_parse("server=unix:/a,migrate-from=0b4c9a1e-2f3d-4c5b-8a6e-7f8091a2b3c4",
+				       &d, err, sizeof(err)), 0);
+	assert_true(d.has_migrate_from);
+	assert_memory_equal(d.migrate_from, want, sizeof(want));
+	assert_int_equal(devline_parse("server=unix:/a", &d, err, sizeof(err)), 0);
+	assert_false(d.has_migrate_from);
+	assert_int_equal(parse("migrate-from=0b4c9a1e-2f3d-4c5b-8a6e-7f8091a2b3c"), -1);
+	assert_int_equal(parse("migrate-from=../../etc"), -1);
+	assert_int_equal(parse("migrate-from=0b4c9a1e-2f3d-4c5b-8a6e-7f8091a2b3c4,"
+			       "migrate-from=0b4c9a1e-2f3d-4c5b-8a6e-7f8091a2b3c4"), -1);
 }
 
 /* A line longer than the store keeps is refused, not cut. */
@@ -222,6 +244,7 @@ int main(void)
 		cmocka_unit_test(test_mode),
 		cmocka_unit_test(test_owner),
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_migrate_from),
 		cmocka_unit_test(test_line_cap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

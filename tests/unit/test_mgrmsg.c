@@ -243,6 +243,133 @@ static void test_other_responses(void **state)
 	assert_int_equal(parse_rsp(VTPM_ORD_LOADHASHKEY, m, (size_t)n, &r), -1);
 }
 
+static void fill_blobkey(struct mgr_blobkey *k, uint8_t op)
+{
+	memset(k, 0, sizeof(*k));
+	k->op = op;
+	k->type = VTPM_BLOB_VOLATILE;
+	if (op == MGR_BLOB_IMPORT) {
+		memset(k->uuid, 0x5a, sizeof(k->uuid));
+		k->seq = 0x1122334455667788ull;
+	}
+	memset(k->nonce, 0x3c, sizeof(k->nonce));
+}
+
+static void test_blobkey_request(void **state)
+{
+	uint8_t m[MGRMSG_MAX];
+	struct mgr_blobkey k;
+	struct mgr_request r;
+	uint32_t res;
+	long n;
+
+	(void)state;
+	for (uint8_t op = MGR_BLOB_EXPORT; op <= MGR_BLOB_IMPORT; op++) {
+		fill_blobkey(&k, op);
+		memset(k.key, 0xee, sizeof(k.key));	/* never sent */
+		n = mgrmsg_blobkey_request(m, &k);
+		assert_int_equal(n, TPM_HDR_SIZE + 3 + VTPM_UUID_SIZE + 8 + VTPM_BLOB_NONCE_SIZE);
+		assert_int_equal(parse_req(m, (size_t)n, &r, &res), 0);
+		assert_int_equal(r.ordinal, VTPM_ORD_BLOBKEY);
+		assert_int_equal(r.type, VTPM_BLOB_VOLATILE);
+		memset(k.key, 0, sizeof(k.key));
+		assert_memory_equal(&r.blob, &k, sizeof(k));
+		request_edges(m, (size_t)n);
+	}
+	/* an export names no vTPM and no sequence: the manager supplies both */
+	fill_blobkey(&k, MGR_BLOB_IMPORT);
+	n = mgrmsg_blobkey_request(m, &k);
+	m[BODY_OFF + 1] = MGR_BLOB_EXPORT;
+	assert_int_equal(parse_req(m, (size_t)n, &r, &res), -1);
+	/* op, type and version are checked */
+	for (unsigned v = 0; v < 256; v++) {
+		n = mgrmsg_blobkey_request(m, &k);
+		m[BODY_OFF + 1] = (uint8_t)v;
+		assert_int_equal(parse_req(m, (size_t)n, &r, &res), v == MGR_BLOB_IMPORT ? 0 : -1);
+		n = mgrmsg_blobkey_request(m, &k);
+		m[BODY_OFF + 2] = (uint8_t)v;
+		assert_int_equal(parse_req(m, (size_t)n, &r, &res),
+				 v >= VTPM_BLOB_PERMANENT && v <= VTPM_BLOB_SAVESTATE ? 0 : -1);
+	}
+	n = mgrmsg_blobkey_request(m, &k);
+	m[BODY_OFF] = VTPM_PROTO_VERSION + 1;
+	assert_int_equal(parse_req(m, (size_t)n, &r, &res), -1);
+}
+
+static void test_blobkey_response(void **state)
+{
+	uint8_t m[MGRMSG_MAX];
+	struct mgr_response w, r;
+	long n;
+
+	(void)state;
+	memset(&w, 0, sizeof(w));
+	memset(w.blob.uuid, 0x5a, sizeof(w.blob.uuid));
+	w.blob.seq = 42;
+	memset(w.blob.key, 0xcd, sizeof(w.blob.key));
+	n = mgrmsg_response(m, VTPM_ORD_BLOBKEY, &w);
+	assert_int_equal(n, TPM_HDR_SIZE + 1 + VTPM_UUID_SIZE + 8 + VTPM_KEY_SIZE);
+	assert_int_equal(parse_rsp(VTPM_ORD_BLOBKEY, m, (size_t)n, &r), 0);
+	assert_memory_equal(&r, &w, sizeof(r));
+	response_edges(VTPM_ORD_BLOBKEY, m, (size_t)n);
+	m[BODY_OFF] = 2;
+	assert_int_equal(parse_rsp(VTPM_ORD_BLOBKEY, m, (size_t)n, &r), -1);
+	for (size_t i = 0; i < VTPM_KEY_SIZE; i++)
+		assert_int_equal(r.blob.key[i], 0);
+	/* a refusal carries no key */
+	w.result = VTPM_FORBIDDEN;
+	n = mgrmsg_response(m, VTPM_ORD_BLOBKEY, &w);
+	assert_int_equal(n, TPM_HDR_SIZE);
+	assert_int_equal(parse_rsp(VTPM_ORD_BLOBKEY, m, (size_t)n, &r), 0);
+	assert_int_equal(r.result, VTPM_FORBIDDEN);
+}
+
+/* The sealed blob's frame: header, then exactly the ciphertext it announces. */
+static void test_blob_format(void **state)
+{
+	uint8_t blob[MGRMSG_BLOB_OVERHEAD + 8 + 1];
+	struct mgr_blobkey k, got;
+	uint32_t plen = 0;
+	size_t n = MGRMSG_BLOB_OVERHEAD + 8;
+
+	(void)state;
+	fill_blobkey(&k, MGR_BLOB_IMPORT);
+	k.op = 0;
+	memset(blob, 0x99, sizeof(blob));
+	mgrmsg_blob_header(blob, &k, 8);
+	assert_memory_equal(blob, "VTPMBLOB", 8);
+	assert_int_equal(mgrmsg_blob_parse(blob, n, &got, &plen), 0);
+	assert_int_equal(plen, 8);
+	assert_memory_equal(&got, &k, sizeof(k));
+	for (size_t i = 0; i < n; i++) {
+		errno = 0;
+		assert_int_equal(mgrmsg_blob_parse(blob, i, &got, &plen), -1);
+		assert_int_equal(errno, EBADMSG);
+	}
+	assert_int_equal(mgrmsg_blob_parse(blob, n + 1, &got, &plen), -1);
+	/* magic and format; the type; the length field at 0, below the GCM overhead, max, +-1 */
+	for (size_t off = 0; off < 10; off++) {
+		blob[off] ^= 1;
+		assert_int_equal(mgrmsg_blob_parse(blob, n, &got, &plen), -1);
+		blob[off] ^= 1;
+	}
+	for (uint32_t t = 0; t < 5; t++) {
+		be16_store(blob + 10, (uint16_t)t);
+		assert_int_equal(mgrmsg_blob_parse(blob, n, &got, &plen),
+				 t >= VTPM_BLOB_PERMANENT && t <= VTPM_BLOB_SAVESTATE ? 0 : -1);
+	}
+	be16_store(blob + 10, VTPM_BLOB_VOLATILE);
+	const uint32_t lens[] = { 0, 27, UINT32_MAX, 8 + 28 - 1, 8 + 28 + 1 };
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		be32_store(blob + MGRMSG_BLOB_HDR, lens[i]);
+		assert_int_equal(mgrmsg_blob_parse(blob, n, &got, &plen), -1);
+	}
+	/* an empty plaintext is a well-formed blob */
+	mgrmsg_blob_header(blob, &k, 0);
+	assert_int_equal(mgrmsg_blob_parse(blob, MGRMSG_BLOB_OVERHEAD, &got, &plen), 0);
+	assert_int_equal(plen, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,6 +377,9 @@ int main(void)
 		cmocka_unit_test(test_load_and_boot_hash_requests),
 		cmocka_unit_test(test_load_response),
 		cmocka_unit_test(test_other_responses),
+		cmocka_unit_test(test_blobkey_request),
+		cmocka_unit_test(test_blobkey_response),
+		cmocka_unit_test(test_blob_format),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
