@@ -291,12 +291,12 @@ static const struct store_counter parent_ctr = { ctr_read, ctr_inc, NULL, NULL }
 static int transact(uint32_t ordinal, long n, const uint8_t *req, struct mgr_response *r)
 {
 	uint8_t rsp[MGRMSG_MAX];
-	bool booted = false;
+	struct keysvc_peer peer = { 0 };
 	size_t rlen;
 
 	if (n < 0)
 		return -1;
-	rlen = keysvc_answer(&mgr, uuid, "powerloss", req, (size_t)n, false, rsp, &booted);
+	rlen = keysvc_answer(&mgr, uuid, "powerloss", req, (size_t)n, false, rsp, &peer);
 	if (mgrmsg_parse_response(ordinal, rsp, rlen, r) < 0 || r->result != VTPM_SUCCESS) {
 		errno = EPERM;
 		return -1;
