@@ -54,6 +54,7 @@ struct xb_dev {
 	int be_state;			/* what we wrote last */
 	xenevtchn_handle *xce;
 	evtchn_port_t lport;
+	long ref, port;			/* the frontend's ring-ref and event-channel we hold */
 	unsigned npages;		/* mapped pages; 0: not connected */
 	struct tpmif_ring ring;
 	/* private copy of the request: nothing is parsed in shared memory */
@@ -271,6 +272,8 @@ static void connect_ring(struct xb_dev *d)
 		return;
 	}
 	d->lport = (evtchn_port_t)lp;
+	d->ref = ref;
+	d->port = port;
 	if (ev_add(xb->loop, xenevtchn_fd(d->xce), EV_READ, ring_event, d) < 0) {
 		fail_dev(d, "out of resources");
 		return;
@@ -333,6 +336,14 @@ static void update_dev(struct xb_dev *d)
 	switch (fe_state) {
 	case XENBUS_STATE_INITIALISED:
 	case XENBUS_STATE_CONNECTED:
+		/*
+		 * A frontend that closed and came back before we saw it close
+		 * (an unbind and bind in quick succession) offers a new ring: its
+		 * old page is still mapped by us, so its new grant is another.
+		 */
+		if (d->npages && (xs_get_uint(xb, d->fe, "ring-ref", UINT32_MAX) != d->ref ||
+				  xs_get_uint(xb, d->fe, "event-channel", UINT32_MAX) != d->port))
+			disconnect(d);
 		if (!d->npages)
 			connect_ring(d);
 		break;
