@@ -5,9 +5,11 @@
 # dom0, and `xl create`s a PV domU with vtpm=["backend=0,uuid=..."]. In the
 # domU the distribution's unmodified xen-tpmfront binds, /dev/tpm0 appears,
 # and raw TPM 1.2 commands run: GetRandom, Extend and PcrRead of PCR 10 (and
-# the kernel's sysfs pcrs); a module reload reconnects with PCR 10 reset.
+# the kernel's sysfs pcrs); the frontend leaves (rmmod, or unbind when the
+# kernel holds the module) and comes back on a new ring, with PCR 10 reset.
 # `xl destroy` must leave vtpm-xenback with no grant mapping and no event
-# channel. One boot runs every check (tests/xen/dom0-init.sh and
+# channel; a domU whose uuid names no running vTPM must fail to start. One
+# boot runs every check (tests/xen/dom0-init.sh and
 # domu-init.sh); what the guests print is checked here.
 #
 # The Xen packages are not installed on the host (xen-hypervisor would make
@@ -189,6 +191,11 @@ check_dom0() {
   expect "xl destroy" "$(dom0 xl-destroy)" 'rc=0'
   expect "backend directory after destroy" "$(dom0 backend-dir-after-destroy)" gone
   expect "vtpm-xenback after destroy" "$(dom0 destroyed)" 'gntdev-maps=0 evtchn-fds=0'
+  expect "xl create with an unknown uuid" "$(dom0 refused-create)" 'rc=[1-9][0-9]* seconds=[0-9.]+'
+  expect "domains left by the refused create" "$(dom0 refused-left)" 0
+  expect "vtpm-xenback's reason" \
+    "$(tr -d '\r' <"$SERIAL" | grep -ao 'vtpm 0 refused: no vTPM with this uuid is running' | head -n 1)" \
+    'vtpm 0 refused: no vTPM with this uuid is running'
   expect "vtpm-xenback survives" "$(dom0 xenback-alive)" yes
 }
 

@@ -4,7 +4,8 @@
 # the initramfs). Brings up the toolstack, one TPM 1.2 vtpm and
 # vtpm-xenback, creates the PV domU with vtpm=["backend=0,uuid=..."], waits
 # for the domU's report, destroys the domU and checks that vtpm-xenback let
-# go of the grant and the event channel. Everything the host checks is a
+# go of the grant and the event channel; then a domU whose uuid names no
+# running vTPM must fail to start. Everything the host checks is a
 # "XEN-DOM0: " line on the console (the domU's own lines are passed on with
 # their "VTPM-DOMU: " prefix); the host trusts none of it blindly.
 # the applets' links are made here, not in the image: faster to build
@@ -89,6 +90,14 @@ say "xl-destroy rc=$?"
 wait_for 20 sh -c "! xenstore-exists $BE"
 say "backend-dir-after-destroy $(xenstore-exists $BE && echo present || echo gone)"
 counts destroyed $XB
+
+# a device naming a vTPM that does not run is refused: xl create fails
+sed -e 's/^name .*/name = "refused"/' -e "s/uuid=$UUID/uuid=00000000-0000-4000-8000-000000000000/" \
+  /etc/xen/domu.cfg >/etc/xen/refused.cfg
+t0=$(up)
+xl create /etc/xen/refused.cfg >/tmp/xl-refused.log 2>&1
+say "refused-create rc=$? seconds=$(awk "BEGIN{print $(up)-$t0}")"
+say "refused-left $(xl list | grep -c refused)"
 say "xenback-alive $(kill -0 $XB 2>/dev/null && echo yes || echo no)"
 
 kill $TAIL
