@@ -93,6 +93,8 @@ int tpmif_notify(struct tpmif_ring *r)
 	const char one = 1;
 	int queued;
 
+	if (r->notify)
+		return r->notify(r->notify_arg);
 	/*
 	 * An event channel is a pending bit, not a counter: while an earlier
 	 * notification is still unread the peer wakes anyway, and another byte
@@ -355,4 +357,29 @@ int tpmif_back_idle(struct tpmif_ring *r)
 {
 	set_state(r, TPMIF_STATE_IDLE);
 	return tpmif_notify(r);
+}
+
+bool tpmif_back_serve(struct tpmif_ring *r, uint8_t *buf, size_t cap, tpmif_handler *h, void *arg)
+{
+	size_t len = 0;
+	uint8_t loc = 0;
+	const uint8_t *rsp;
+	uint32_t rlen;
+	enum tpmif_take t = tpmif_back_take(r, buf, cap, &len, &loc);
+
+	if (t == TPMIF_TAKE_NONE)
+		return true;
+	if (t == TPMIF_TAKE_CANCEL) {
+		(void)tpmif_back_idle(r);
+		return true;
+	}
+	if (t == TPMIF_TAKE_VIOLATION)
+		return false;
+	h(arg, t == TPMIF_TAKE_REQUEST ? buf : NULL, len, loc, t != TPMIF_TAKE_REQUEST, &rsp, &rlen);
+	if (tpmif_back_finish(r, rsp, rlen) < 0 && errno == EMSGSIZE) {
+		/* a one-page (4088-byte) frontend and a larger answer: fail in-band */
+		h(arg, NULL, 0, loc, true, &rsp, &rlen);
+		(void)tpmif_back_finish(r, rsp, rlen);
+	}
+	return true;
 }

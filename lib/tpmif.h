@@ -28,6 +28,12 @@ struct tpmif_ring {
 	uint32_t req_off;	/* backend: data offset of the request being served */
 	uint8_t last_written;	/* state this side wrote last */
 	unsigned spin_ns;	/* adaptive spin budget before sleeping */
+	/*
+	 * Another carrier's notification (a real Xen event channel): when set,
+	 * tpmif_notify calls it instead of writing to evtchn.
+	 */
+	int (*notify)(void *arg);
+	void *notify_arg;
 };
 
 /* Packet room for a mapping of map_size bytes with extra pages granted. */
@@ -73,6 +79,20 @@ enum tpmif_take tpmif_back_take(struct tpmif_ring *r, uint8_t *buf, size_t cap, 
 int tpmif_back_finish(struct tpmif_ring *r, const uint8_t *rsp, size_t len);
 /* Writes IDLE and notifies (cancel acknowledged). */
 int tpmif_back_idle(struct tpmif_ring *r);
+
+/*
+ * Answers one request: bad says it failed validation (req is NULL); *rsp
+ * must stay valid until the next call.
+ */
+typedef void tpmif_handler(void *arg, const uint8_t *req, size_t len, uint8_t locality, bool bad,
+			   const uint8_t **rsp, uint32_t *rsp_len);
+/*
+ * Serves what the page holds: a request (copied into buf, cap bytes, then
+ * answered by h), a cancel, or nothing. An answer too large for the
+ * mapping becomes h's error answer. False on a protocol violation: the
+ * caller ends the connection.
+ */
+bool tpmif_back_serve(struct tpmif_ring *r, uint8_t *buf, size_t cap, tpmif_handler *h, void *arg);
 
 /* --- both ----------------------------------------------------------- */
 

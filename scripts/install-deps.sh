@@ -10,6 +10,11 @@ pkgs=(
   qemu-system-x86 linux-image-amd64 busybox-static cpio
   iproute2 procps psmisc python3 xxd sqlite3 openssl util-linux
   debhelper dpkg-dev fakeroot
+  # vtpm-xenback (libxengnttab, libxenevtchn, libxenstore). The Xen
+  # hypervisor and tools its test boots under QEMU are not installed: they
+  # would make this machine's bootloader boot Xen. test_xen_guest.sh fetches
+  # their .debs with apt-get download and unpacks them in its own directory.
+  libxen-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do

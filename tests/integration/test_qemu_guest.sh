@@ -14,25 +14,15 @@
 
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/guest.sh
+. "$(dirname "$0")/guest.sh"
 
 : "${VTPM:?VTPM must name the binary under test}"
 GUEST_INIT=$(dirname "$0")/../guest/init.sh
-QEMU=qemu-system-x86_64
 # TCG boots this guest in about 6 s; the margin is for loaded CI machines.
 BOOT_TIMEOUT=60
 # A working KVM reaches /init in 1-2 s; a hung one would wait forever.
 PROBE_TIMEOUT=8
-
-# now_ms: wall clock in milliseconds, for the timings the test reports.
-now_ms() { local t=${EPOCHREALTIME/./}; echo $((t / 1000)); }
-
-# find_kernel: newest installed kernel image (linux-image-amd64), if any.
-find_kernel() {
-  local k
-  for k in /boot/vmlinuz-*; do
-    [ -e "$k" ] && echo "$k"
-  done | sort -V | tail -n 1
-}
 
 # build_initramfs OUT: a gzip'd newc cpio of busybox plus our /init. The
 # kernel's built-in initramfs already provides /dev/console, so no device
@@ -43,7 +33,7 @@ build_initramfs() {
   cp /bin/busybox "$root/bin/busybox"
   cp "$GUEST_INIT" "$root/init"
   chmod 755 "$root/init"
-  (cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet) | gzip -1 >"$1"
+  mk_cpio "$root" "$1"
 }
 
 # qemu_boot OUT LIMIT ACCEL [QEMU ARGS...]: boots the kernel and initramfs
@@ -162,14 +152,7 @@ run_guest() {
     t_fail "$dev: no TPM state written under $state"
 }
 
-command -v "$QEMU" >/dev/null || t_skip "$QEMU not installed"
-KERNEL=$(find_kernel)
-[ -n "$KERNEL" ] || t_skip "no kernel /boot/vmlinuz-* (linux-image-amd64)"
-[ -r "$KERNEL" ] || t_skip "kernel $KERNEL not readable"
-[ -x /bin/busybox ] || t_skip "no /bin/busybox (busybox-static)"
-ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' ||
-  t_skip "/bin/busybox is dynamically linked (install busybox-static)"
-command -v cpio >/dev/null || t_skip "cpio not installed"
+guest_prereqs
 
 INITRD="$T_DIR/initrd.gz"
 build_initramfs "$INITRD" || t_fail "building the initramfs failed"
