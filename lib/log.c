@@ -147,8 +147,11 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		text[0] = '\0';
 	va_end(ap);
 	pthread_mutex_lock(&log_lock);
-	/* failures are what a peer can make repeat in a loop; info lines count events */
-	if (lvl > LOG_WARN || !repeat_hold(lvl, text))
+	/*
+	 * failures are what a peer can make repeat in a loop; info lines count
+	 * events; at debug level the operator asked for every line
+	 */
+	if (lvl > LOG_WARN || log_cfg.max >= LOG_DEBUG || !repeat_hold(lvl, text))
 		emit(lvl, text);
 	pthread_mutex_unlock(&log_lock);
 }

@@ -6,6 +6,7 @@
  * A warning or error repeated word for word is written LOG_REPEAT_BURST times per
  * LOG_REPEAT_WINDOW_MS; the repeats past that are counted, and the count is
  * written ("N more suppressed: TEXT") with the first line after the window.
+ * At LOG_DEBUG nothing is held back.
  * So a peer that makes one error happen in a loop fills no disk.
  */
 #ifndef VTPM_LOG_H

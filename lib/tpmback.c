@@ -246,34 +246,10 @@ drop:
 /* Answers the request on the page, or the cancel; false on a protocol violation. */
 static bool serve_once(struct tpmback *tb)
 {
-	size_t len = 0;
-	uint8_t loc = 0;
-	const uint8_t *rsp;
-	uint32_t rlen;
-
-	switch (tpmif_back_take(&tb->ring, tb->req, sizeof(tb->req), &len, &loc)) {
-	case TPMIF_TAKE_NONE:
+	if (tpmif_back_serve(&tb->ring, tb->req, sizeof(tb->req), tb->ops->handle, tb->arg))
 		return true;
-	case TPMIF_TAKE_CANCEL:
-		(void)tpmif_back_idle(&tb->ring);
-		return true;
-	case TPMIF_TAKE_VIOLATION:
-		log_warn("tpmif: frontend wrote a backend-only state; disconnecting it");
-		return false;
-	case TPMIF_TAKE_BAD:
-		tb->ops->handle(tb->arg, NULL, 0, loc, true, &rsp, &rlen);
-		break;
-	case TPMIF_TAKE_REQUEST:
-	default:
-		tb->ops->handle(tb->arg, tb->req, len, loc, false, &rsp, &rlen);
-		break;
-	}
-	if (tpmif_back_finish(&tb->ring, rsp, rlen) < 0 && errno == EMSGSIZE) {
-		/* a one-page (4088-byte) frontend and a larger answer: fail in-band */
-		tb->ops->handle(tb->arg, NULL, 0, loc, true, &rsp, &rlen);
-		(void)tpmif_back_finish(&tb->ring, rsp, rlen);
-	}
-	return true;
+	log_warn("tpmif: frontend wrote a backend-only state; disconnecting it");
+	return false;
 }
 
 static void ring_event(struct ev_loop *loop, int fd, int rev, void *arg)

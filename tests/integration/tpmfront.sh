@@ -62,9 +62,11 @@ tf_need_tools() {
 }
 
 # tf_start: vtpm serving TPM 2.0 on the tpmif ring only, Startup(CLEAR) done.
+# TF_LOG_LEVEL=5 (debug) keeps every repeated warning, for tests that look
+# for the same refusal case after case.
 tf_start() {
   t_bg "$VTPM" serve --tpmstate dir="$T_DIR/state" --tpmif path="$TF_SOCK" \
-    --flags not-need-init,startup-clear --log file="$TF_LOG"
+    --flags not-need-init,startup-clear --log file="$TF_LOG"${TF_LOG_LEVEL:+,level=$TF_LOG_LEVEL}
   TF_PID=$T_LAST_PID
   t_wait_for t_unix_listening "$TF_SOCK"
 }
