@@ -194,6 +194,37 @@ static struct nv *open_state(const struct opts *o)
 	return nv;
 }
 
+/* The log, at swtpm's levels; then no core dump and no debugger for us. */
+static int start_log(const struct opts *o)
+{
+	int logfd = open_log(o);
+	enum log_level lvl;
+
+	if (logfd == -2)
+		return -1;
+	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
+	lvl = o->log_level < 0 ? LOG_INFO : o->log_level >= 5 ? LOG_DEBUG : o->log_level >= 1 ? LOG_INFO : LOG_WARN;
+	log_init("vtpm", o->name, logfd, lvl);
+	/* exec made us dumpable again (same uid before and after) */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		log_err("cannot make the process non-dumpable: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Tells the manager we serve; the hash it answers is what it measured of us. */
+static int report_boot(struct keeper *keeper)
+{
+	uint8_t hash[VTPM_DIGEST_SIZE];
+
+	if (keeper_boot_hash(keeper, hash) < 0)
+		return -1;
+	log_info("running the executable with SHA-256 %02x%02x%02x%02x...", hash[0], hash[1], hash[2],
+		 hash[3]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct opts o;
@@ -201,9 +232,8 @@ int main(int argc, char **argv)
 	struct server *srv = NULL;
 	struct keeper *keeper = NULL;
 	struct nv_keeper keeper_ops;
-	int rc = 1, logfd;
+	int rc = 1;
 	bool pid_written = false;
-	enum log_level lvl;
 
 	if (opts_parse(&o, argc, argv) < 0) {
 		opts_free(&o);
@@ -213,17 +243,8 @@ int main(int argc, char **argv)
 		opts_free(&o);
 		return 0;
 	}
-	logfd = open_log(&o);
-	if (logfd == -2)
+	if (start_log(&o) < 0)
 		goto out;
-	/* swtpm levels: >= 5 adds debug; vtpm logs info by default */
-	lvl = o.log_level < 0 ? LOG_INFO : o.log_level >= 5 ? LOG_DEBUG : o.log_level >= 1 ? LOG_INFO : LOG_WARN;
-	log_init("vtpm", o.name, logfd, lvl);
-	/* exec made us dumpable again (same uid before and after): no core dump, no debugger */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-		log_err("cannot make the process non-dumpable: %s", strerror(errno));
-		goto out;
-	}
 	nv = open_state(&o);
 	if (!nv)
 		goto out;
@@ -258,15 +279,8 @@ int main(int argc, char **argv)
 	pid_written = true;
 	if (!keeper && confine(o.seccomp) < 0)
 		goto out;
-	if (keeper) {
-		uint8_t hash[VTPM_DIGEST_SIZE];
-
-		/* tells the manager we serve; the hash is what it measured of us */
-		if (keeper_boot_hash(keeper, hash) < 0)
-			goto out;
-		log_info("running the executable with SHA-256 %02x%02x%02x%02x...", hash[0], hash[1],
-			 hash[2], hash[3]);
-	}
+	if (keeper && report_boot(keeper) < 0)
+		goto out;
 	log_info("serving TPM %s from %s", o.tpm2 ? "2.0" : "1.2", o.state_dir);
 	rc = server_run(srv);
 	if (rc != SERVER_LIFELINE_LOST)

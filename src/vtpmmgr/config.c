@@ -196,6 +196,22 @@ void config_usage(void)
 	       "  -h, --help\n", MGR_DEFAULT_COUNTER, MGR_DEFAULT_STATE_MAX);
 }
 
+/* Every setting at its default, before the file and the command line. */
+static int config_defaults(struct mgr_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->counter_index = MGR_DEFAULT_COUNTER;
+	c->uid_base = MGR_DEFAULT_UID_BASE;
+	c->uid_count = MGR_DEFAULT_UID_COUNT;
+	c->state_max = MGR_DEFAULT_STATE_MAX;
+	c->control_max_connections = MGR_DEFAULT_CONTROL_MAX;
+	c->vtpm_max_connections = MGR_DEFAULT_VTPM_MAX;
+	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
+	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
+		return -1;
+	return default_vtpm_binary(c);
+}
+
 int config_load(struct mgr_config *c, int argc, char **argv)
 {
 	enum { O_DATA = 256, O_RUN, O_TCTI, O_PCRS, O_COUNTER, O_VTPM, O_DEV, O_LOG, O_PID,
@@ -224,17 +240,7 @@ int config_load(struct mgr_config *c, int argc, char **argv)
 		[O_STATE_MAX - O_DATA] = "vtpm_state_max" };
 	int opt;
 
-	memset(c, 0, sizeof(*c));
-	c->counter_index = MGR_DEFAULT_COUNTER;
-	c->uid_base = MGR_DEFAULT_UID_BASE;
-	c->uid_count = MGR_DEFAULT_UID_COUNT;
-	c->state_max = MGR_DEFAULT_STATE_MAX;
-	c->control_max_connections = MGR_DEFAULT_CONTROL_MAX;
-	c->vtpm_max_connections = MGR_DEFAULT_VTPM_MAX;
-	(void)hwtpm_pcrsel_parse(MGR_DEFAULT_PCRS, &c->pcrs);
-	if (set(&c->data_dir, MGR_DEFAULT_DATA) < 0 || set(&c->run_dir, MGR_DEFAULT_RUN) < 0)
-		return -1;
-	if (default_vtpm_binary(c) < 0)
+	if (config_defaults(c) < 0)
 		return -1;
 	/* first pass: only the config file name */
 	for (int i = 1; i < argc - 1; i++)

@@ -599,11 +599,64 @@ static void side_files(const char *path, char wal[4200], char shm[4200], bool ha
 	had[1] = access(shm, F_OK) == 0;
 }
 
+/*
+ * The store's sealed version against the hardware counter: equal, or one
+ * ahead (a commit whose counter step was cut: taken now); a fresh store
+ * starts at the counter; behind is refused unless the operator adopted
+ * exactly this counter value (vtpmmgr --adopt-counter).
+ */
+static int check_counter(struct store *st, const char *path, bool fresh, uint64_t adopt)
+{
+	const struct store_counter *ctr = st->ctr;
+	uint64_t counter = 0;
+
+	if (ctr->read(ctr->arg, &counter) < 0)
+		return -1;
+	if (fresh) {
+		/* a new store starts at the counter, whatever it was */
+		st->version = counter;
+		if (commit(st, NULL, NULL) < 0)
+			return -1;
+		log_info("store: created %s at version %llu", path, (unsigned long long)st->version);
+		return 0;
+	}
+	if (st->version < counter && counter == adopt) {
+		log_warn("store: %s is version %llu, behind the TPM counter %llu: adopting the "
+			 "counter as the operator confirmed", path, (unsigned long long)st->version,
+			 (unsigned long long)counter);
+		return store_rebase(st, counter);
+	}
+	if (st->version < counter) {
+		log_err("store: %s is version %llu but the TPM counter is %llu: the counter is "
+			"ahead of the store. Either an older copy of the store was put back, or "
+			"something advanced the counter (undefined and defined it again, say). "
+			"Refusing to start; if this store is certainly the latest, start once with "
+			"--adopt-counter %llu (vtpmmgr(8), RECOVERY)",
+			path, (unsigned long long)st->version, (unsigned long long)counter,
+			(unsigned long long)counter);
+		errno = ESTALE;
+		return -1;
+	}
+	if (st->version > counter + 1) {
+		log_err("store: %s is version %llu, ahead of the TPM counter %llu: not this TPM's store",
+			path, (unsigned long long)st->version, (unsigned long long)counter);
+		errno = ESTALE;
+		return -1;
+	}
+	if (st->version == counter + 1) {
+		/* the last commit's counter step was interrupted: take it now */
+		log_warn("store: completing the counter step of version %llu",
+			 (unsigned long long)st->version);
+		if (ctr->increment(ctr->arg, &counter) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 struct store *store_open(const char *path, const uint8_t root[32], const struct store_counter *ctr,
 			 uint64_t adopt)
 {
 	struct store *st = secmem_alloc(sizeof(*st));	/* holds the store key */
-	uint64_t counter = 0;
 	char wal[4200], shm[4200];
 	bool fresh, had[2];
 
@@ -649,49 +702,8 @@ struct store *store_open(const char *path, const uint8_t root[32], const struct 
 		errno = EBADMSG;
 		goto fail;
 	}
-	if (ctr->read(ctr->arg, &counter) < 0)
+	if (check_counter(st, path, fresh, adopt) < 0)
 		goto fail;
-	if (fresh) {
-		/* a new store starts at the counter, whatever it was */
-		st->version = counter;
-		if (commit(st, NULL, NULL) < 0)
-			goto fail;
-		log_info("store: created %s at version %llu", path, (unsigned long long)st->version);
-		goto verified;
-	}
-	if (st->version < counter && counter == adopt) {
-		log_warn("store: %s is version %llu, behind the TPM counter %llu: adopting the "
-			 "counter as the operator confirmed", path, (unsigned long long)st->version,
-			 (unsigned long long)counter);
-		if (store_rebase(st, counter) < 0)
-			goto fail;
-		goto verified;
-	}
-	if (st->version < counter) {
-		log_err("store: %s is version %llu but the TPM counter is %llu: the counter is "
-			"ahead of the store. Either an older copy of the store was put back, or "
-			"something advanced the counter (undefined and defined it again, say). "
-			"Refusing to start; if this store is certainly the latest, start once with "
-			"--adopt-counter %llu (vtpmmgr(8), RECOVERY)",
-			path, (unsigned long long)st->version, (unsigned long long)counter,
-			(unsigned long long)counter);
-		errno = ESTALE;
-		goto fail;
-	}
-	if (st->version > counter + 1) {
-		log_err("store: %s is version %llu, ahead of the TPM counter %llu: not this TPM's store",
-			path, (unsigned long long)st->version, (unsigned long long)counter);
-		errno = ESTALE;
-		goto fail;
-	}
-	if (st->version == counter + 1) {
-		/* the last commit's counter step was interrupted: take it now */
-		log_warn("store: completing the counter step of version %llu",
-			 (unsigned long long)st->version);
-		if (ctr->increment(ctr->arg, &counter) < 0)
-			goto fail;
-	}
-verified:
 	(void)sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 0, NULL);
 	return st;
 fail:

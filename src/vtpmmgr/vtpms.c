@@ -370,10 +370,47 @@ static int open_state_dir(const struct mgr *m, const struct store_vtpm *v, const
 	return statefd;
 }
 
+/*
+ * Forks the vtpm of v with its channel, listeners, state directory and an
+ * output pipe: its pid, with our ends of the channel and the pipe in *chan
+ * and *outfd, or -1.
+ */
+static pid_t spawn(const struct mgr *m, const struct store_vtpm *v, struct launch *l,
+		   const int *lfds, int n, int statefd, int *chan, int *outfd)
+{
+	int sv[2], out[2];
+	pid_t manager = getpid(), pid;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -1;
+	/* its output: only the read end is non-blocking (pipe2's flags would set both) */
+	if (pipe2(out, O_CLOEXEC) < 0)
+		goto fail_sv;
+	if (sock_set_nonblock(out[0]) < 0)
+		goto fail_out;
+	pid = fork();
+	if (pid < 0)
+		goto fail_out;
+	if (pid == 0)
+		exec_child(l->argv, sv[1], lfds, n, v, statefd, manager, m->cfg.state_max, out[1]);
+	close(out[1]);
+	close(sv[1]);
+	*chan = sv[0];
+	*outfd = out[0];
+	return pid;
+fail_out:
+	close(out[0]);
+	close(out[1]);
+fail_sv:
+	close(sv[0]);
+	close(sv[1]);
+	return -1;
+}
+
 int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, void *arg)
 {
 	char err[256], name[37];
-	int sv[2], lfds[DEVLINE_LISTEN_MAX], statefd, out[2];
+	int chan, lfds[DEVLINE_LISTEN_MAX], statefd;
 	struct devline_sockfile files[DEVLINE_LISTEN_MAX];
 	struct launch l;
 	struct devline d;
@@ -404,32 +441,18 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	if (devline_has_tcp(&d))
 		log_warn("vtpm %s: insecure-tcp: its TCP endpoints on 127.0.0.1 are open to every "
 			 "local user", name);
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		goto fail_lfds;
-	/* its output: only the read end is non-blocking (pipe2's flags would set both) */
-	if (pipe2(out, O_CLOEXEC) < 0)
-		goto fail_sv;
 	i = calloc(1, sizeof(*i));
-	if (!i || sock_set_nonblock(out[0]) < 0) {
-		free(i);
-		goto fail_out;
-	}
-	pid_t manager = getpid();
-	pid = fork();
-	if (pid < 0) {
-		free(i);
-		goto fail_out;
-	}
-	if (pid == 0)
-		exec_child(l.argv, sv[1], lfds, d.n, v, statefd, manager, m->cfg.state_max, out[1]);
-	close(out[1]);
-	close(sv[1]);
+	pid = i ? spawn(m, v, &l, lfds, d.n, statefd, &chan, &i->out_fd) : -1;
 	close(statefd);
 	for (int k = 0; k < d.n; k++)
 		close(lfds[k]);
+	if (pid < 0) {
+		free(i);
+		devline_unlink(&d, files);
+		return -1;
+	}
 	i->m = m;
 	i->pid = pid;
-	i->out_fd = out[0];
 	i->ready_cb = cb;
 	i->ready_arg = arg;
 	memcpy(i->uuid, v->uuid, VTPM_UUID_SIZE);
@@ -437,7 +460,7 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 	snprintf(i->binary, sizeof(i->binary), "%s", l.argv[0]);
 	i->dl = d;
 	memcpy(i->files, files, sizeof(i->files));
-	i->tb = tpmback_new(m->loop, sv[0], &ops, i);
+	i->tb = tpmback_new(m->loop, chan, &ops, i);
 	LIST_INSERT_HEAD(&m->insts, i, link);
 	if (ev_add(m->loop, i->out_fd, EV_READ, out_event, i) < 0) {
 		close(i->out_fd);	/* its writes then fail with EPIPE: lines lost, nothing else */
@@ -453,18 +476,6 @@ int vtpms_start(struct mgr *m, const struct store_vtpm *v, vtpms_ready_cb cb, vo
 		log_warn("vtpm %s: cannot record pid %d: %s", name, (int)pid, strerror(errno));
 	log_info("vtpm %s started (pid %d)", name, (int)pid);
 	return 0;
-fail_out:
-	close(out[0]);
-	close(out[1]);
-fail_sv:
-	close(sv[0]);
-	close(sv[1]);
-fail_lfds:
-	for (int k = 0; k < d.n; k++)
-		close(lfds[k]);
-	devline_unlink(&d, files);
-	close(statefd);
-	return -1;
 }
 
 /* Why a vtpm that never served ended with one of the launcher's own codes, or NULL. */
