@@ -32,14 +32,19 @@ static int fill_sun(struct sockaddr_un *sun, const char *path)
 int sock_listen_unix(const char *path, int mode)
 {
 	struct sockaddr_un sun;
+	struct stat st;
 	int fd;
 
 	if (fill_sun(&sun, path) < 0)
 		return -1;
+	/* a socket left by an earlier run is replaced; any other file is not ours to delete */
+	if (lstat(path, &st) == 0 && (!S_ISSOCK(st.st_mode) || unlink(path) < 0)) {
+		errno = S_ISSOCK(st.st_mode) ? errno : EEXIST;
+		return -1;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -1;
-	(void)unlink(path);
 	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
 	    (mode >= 0 && chmod(path, (mode_t)mode) < 0) || listen(fd, 64) < 0) {
 		int e = errno;

@@ -10,7 +10,10 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Binds and listens on a Unix socket path (an old socket file is replaced). */
+/*
+ * Binds and listens on a Unix socket path. An old socket file there is
+ * replaced; any other file is left alone and refused (EEXIST).
+ */
 int sock_listen_unix(const char *path, int mode);
 /* Binds and listens on addr:port; addr NULL means 127.0.0.1. */
 int sock_listen_tcp(const char *addr, int port);
