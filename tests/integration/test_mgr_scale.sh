@@ -12,13 +12,12 @@
 # a clean "ok" (the vtpm recorded its last state through the manager). Then
 # the manager restarts, all are started again and each NV index must read
 # what was written; a SIGTERM to the manager stops all of them at once. The
-# time of each phase is reported; the whole must stay within SCALE_BUDGET
-# seconds (default 120).
+# time of each phase is reported, never judged: speed is measured by
+# `make bench`, and a loaded machine must not fail this test.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/mgr.sh"
 
 N=${SCALE_N:-100}
-BUDGET=${SCALE_BUDGET:-120}
 TOOL_TIMEOUT=60
 t0=$SECONDS
 
@@ -222,4 +221,3 @@ total=$((SECONDS - t0))
 t_log "$N vTPMs: create ${t_create} s, start ${t_start} s, concurrent use ${t_use} s," \
   "concurrent stop ${t_stop} s, manager restart + start + NV check ${t_restart} s," \
   "manager stop ${t_mgr_stop} s; total ${total} s, 0 errors"
-[ "$total" -le "$BUDGET" ] || m_fail "took $total s, over the budget of $BUDGET s"
